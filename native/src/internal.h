@@ -1,0 +1,44 @@
+// Internal interface between api.cpp (validation, layout, errors) and the CUDA pipeline (pipeline.cu) or its
+// CPU-only stand-in (no_cuda.cpp). Everything here has already been validated by api.cpp.
+#pragma once
+#include "flexprefill.h"
+#include <cstdint>
+
+namespace flexprefill {
+
+// Sizes derived once per call, and where each buffer lives inside the caller's workspace (byte offsets).
+struct Layout {
+    int32_t S, T, Hq, Hkv, G, D, bs;
+    int32_t nb;      // key blocks: ceil(T / bs)
+    int32_t r0;      // first existing query block row: floor((T - S) / bs)
+    int32_t rows;    // nb - r0
+    int32_t P;       // probe rows (= bs)
+    int32_t mb;      // ceil(min_budget / bs)
+    int32_t cap;     // nb, or min(nb, ceil(max_budget / bs))
+    int64_t causal;  // sum_{r=r0}^{nb-1} (r + 1): CSR capacity per head
+    bool dense;      // contract rule 1 or mode DENSE
+    bool query_aware;// tau > 0
+    int32_t split_len, nsplit; // probe key range per CTA (multiple of 64) and how many of them
+    uint64_t off_heads, off_cover, off_pooled, off_part, off_vertical, off_slash, off_kbar, off_qbar, off_qhat, off_vsel, off_dsel,
+        off_qamap, off_rowptr, off_colidx, total;
+};
+
+// State of one γ-cover threshold search (select.cuh), kept in the workspace between its passes.
+struct CoverState {
+    double target, hi_sum;
+    double bin_sum[16];
+    unsigned int bin_cnt[16];
+    unsigned int lo, hi_cnt, arrived, pad;
+};
+
+// Sets the thread-local last error; returns status for `return fail(...)` chains.
+flexprefill_status fail(flexprefill_status status, const char* file, int line, const char* fmt, ...);
+#define FP_FAIL(status, ...) ::flexprefill::fail(status, __FILE__, __LINE__, __VA_ARGS__)
+
+// Implemented by pipeline.cu (CUDA) or no_cuda.cpp.
+bool cuda_available();
+const char* backend_description();
+flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bool attention);
+flexprefill_status copy_to_host(const flexprefill_params& p, void* dst, uint64_t workspace_offset, uint64_t bytes);
+
+} // namespace flexprefill

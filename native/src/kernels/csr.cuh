@@ -1,0 +1,112 @@
+// Stage 3, CSR (contract rules 6, 8, 9, 10): per head, the existing query block rows r0..nb-1 become
+//   row_ptr [Hq][rows + 1] (relative to the head), col_idx [Hq][causal] (head h's columns start at h * causal),
+// with columns ascending and unique: (r, c), c <= r, is in when vertical block c is selected, or block diagonal
+// r - c is selected, or (query-aware heads) the map entry P[r][c] >= the head's threshold. The diagonal is always
+// in (band 0 is forced; rule 9 is checked again here so that a head with min_budget 0 still has it).
+// One CTA per head, one warp per row: count with ballots, a block-wide scan, then write with ballot compaction.
+//
+// Versions: v1 (this). Its time is part of "selection" in docs/benchmarks.md.
+#pragma once
+#include "common.cuh"
+
+namespace flexprefill {
+
+struct CsrArgs {
+    const unsigned char* vsel; // [Hq][nb]
+    const unsigned char* dsel; // [Hq][nb]
+    const float* map;          // [Hq][rows][nb] or null
+    flexprefill_head_info* heads;
+    int32_t* row_ptr;          // [Hq][rows + 1]
+    int32_t* col_idx;          // [Hq][causal]
+    int r0, rows, nb;
+    int64_t causal;
+};
+
+template <int THREADS>
+__global__ void __launch_bounds__(THREADS) csr_kernel(CsrArgs a) {
+    extern __shared__ unsigned char sel[]; // vsel [nb], dsel [nb]
+    __shared__ int scan[THREADS / 32];
+    __shared__ int carry;
+    const int h = blockIdx.x, nb = a.nb, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    constexpr int WARPS = THREADS / 32;
+    unsigned char* vs = sel;
+    unsigned char* ds = sel + nb;
+    for (int c = threadIdx.x; c < nb; c += THREADS) {
+        vs[c] = a.vsel[(int64_t)h * nb + c];
+        ds[c] = a.dsel[(int64_t)h * nb + c];
+    }
+    const bool qa = a.map && a.heads[h].pattern == FLEXPREFILL_PATTERN_QUERY_AWARE;
+    const unsigned int theta = a.heads[h].qa_threshold;
+    int32_t* rp = a.row_ptr + (int64_t)h * (a.rows + 1);
+    int32_t* ci = a.col_idx + (int64_t)h * a.causal;
+    if (threadIdx.x == 0) { rp[0] = 0; carry = 0; }
+    __syncthreads();
+
+    auto selected = [&](int i, int r, int c) -> bool {
+        if (c > r) return false;
+        if (vs[c] || ds[r - c] || c == r) return true;
+        return qa && __float_as_uint(a.map[((int64_t)h * a.rows + i) * nb + c]) >= theta;
+    };
+
+    for (int i = warp; i < a.rows; i += WARPS) {
+        const int r = a.r0 + i;
+        int cnt = 0;
+        for (int c0 = 0; c0 <= r; c0 += 32) cnt += __popc(__ballot_sync(0xffffffffu, selected(i, r, c0 + lane)));
+        if (lane == 0) rp[i + 1] = cnt;
+    }
+    __syncthreads();
+    // inclusive scan of rp[1..rows] in chunks of THREADS
+    for (int base = 1; base <= a.rows; base += THREADS) {
+        const int idx = base + threadIdx.x;
+        int v = idx <= a.rows ? rp[idx] : 0;
+        for (int o = 1; o < 32; o <<= 1) {
+            const int n = __shfl_up_sync(0xffffffffu, v, o);
+            if (lane >= o) v += n;
+        }
+        if (lane == 31) scan[warp] = v;
+        __syncthreads();
+        if (warp == 0) {
+            int w = lane < WARPS ? scan[lane] : 0;
+            for (int o = 1; o < 32; o <<= 1) {
+                const int n = __shfl_up_sync(0xffffffffu, w, o);
+                if (lane >= o) w += n;
+            }
+            if (lane < WARPS) scan[lane] = w;
+        }
+        __syncthreads();
+        const int total = v + (warp > 0 ? scan[warp - 1] : 0) + carry;
+        if (idx <= a.rows) rp[idx] = total;
+        __syncthreads();
+        if (threadIdx.x == THREADS - 1) carry = total;
+        __syncthreads();
+    }
+    for (int i = warp; i < a.rows; i += WARPS) {
+        const int r = a.r0 + i;
+        int pos = rp[i];
+        for (int c0 = 0; c0 <= r; c0 += 32) {
+            const int c = c0 + lane;
+            const bool s = selected(i, r, c);
+            const unsigned int m = __ballot_sync(0xffffffffu, s);
+            if (s) ci[pos + __popc(m & ((1u << lane) - 1))] = c;
+            pos += __popc(m);
+        }
+    }
+    if (threadIdx.x == 0) {
+        a.heads[h].computed_blocks = rp[a.rows];
+        a.heads[h].causal_blocks = a.causal;
+    }
+}
+
+// Dense calls: every head computes every causal block.
+__global__ void dense_heads_kernel(flexprefill_head_info* heads, int Hq, int64_t causal) {
+    const int h = blockIdx.x * blockDim.x + threadIdx.x;
+    if (h >= Hq) return;
+    flexprefill_head_info hi{};
+    hi.pattern = FLEXPREFILL_PATTERN_DENSE;
+    hi.computed_blocks = causal;
+    hi.causal_blocks = causal;
+    hi.js_distance = __int_as_float(0x7fc00000);
+    heads[h] = hi;
+}
+
+} // namespace flexprefill

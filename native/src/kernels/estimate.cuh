@@ -1,0 +1,241 @@
+// Stage 1, estimate (contract rules 2, 4 inputs, 7 inputs): the probe attention of the last P = bs queries over all T
+// keys, reduced on the fly to the vertical and slash distributions, plus the pooled keys k̄ and queries q̄ / q̂.
+//
+//   probe rows i in [0, P): position p_i = T - P + i, query row S - P + i, scaled by 1/sqrt(D) (folded into exp2)
+//   vertical[h][j] = (1/P) sum_i A[i][j]            fp32 [Hq][T], written once by the CTA that owns key j
+//   slash[h][o]    = (1/P) sum_i A[i][p_i - o]      fp32 [Hq][T], shared-memory accumulator per CTA, then atomics
+//   kbar[kvh][b][d] mean key of block b (true length for the last block)       fp32 [Hkv][nb][D]
+//   qhat[h][d]      mean probe query, scaled by 1/sqrt(D)                       fp32 [Hq][D]
+//   qbar[h][r-r0][d] mean query of block r over the positions of this call    fp32 [Hq][rows][D] (query-aware heads)
+//
+// The [Hq, P, T] score matrix is never stored: pass 1 (probe_kernel<.., false>) computes per-row max and sum of
+// exp over each CTA's key range (grid Hq x nsplit, partial (m, l) per split), pass 2 merges the partials and
+// recomputes the scores tile by tile (bf16 mma.sync m16n8k16, fp32 accumulate, K tiles of 64 keys double-buffered
+// with cp.async), turning them into probabilities that are column-summed (vertical) and diagonal-summed (slash).
+// A thread's fragment holds rows g and g+8: element (g+8, n-tile n+1) lies on the same diagonal as (g, n), so they
+// are added before the shared-memory atomic (18 atomics per thread and tile instead of 32).
+//
+// Versions (H200, T = 128K, Hq 32, Hkv 8, D 128): v1 (this) is measured by native/dev/bench.py; see
+// docs/benchmarks.md for the numbers of each run.
+#pragma once
+#include "common.cuh"
+#include <cfloat>
+
+namespace flexprefill {
+
+struct ProbeArgs {
+    const __nv_bfloat16* q;
+    const __nv_bfloat16* k;
+    int64_t q_rs, q_hs, k_rs, k_hs;
+    int S, T, G, split_len, nsplit;
+    float scale_log2; // log2(e) / sqrt(D)
+    float* part;      // [Hq][nsplit][2][P]: row max (log2 units) and row sum
+    float* vertical;  // [Hq][T]
+    float* slash;     // [Hq][T], zeroed before pass 2
+};
+
+template <int D, int WARPS>
+constexpr int probe_smem_bytes(int split_len) {
+    return (WARPS * 16 * D + 2 * 64 * D) * 2 + (split_len + WARPS * 16) * 4 + 64 * 4;
+}
+
+template <int D, int WARPS, bool SECOND>
+__global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
+    constexpr int THREADS = WARPS * 32, P = WARPS * 16;
+    extern __shared__ __align__(128) unsigned char smem[];
+    __nv_bfloat16* qtile = reinterpret_cast<__nv_bfloat16*>(smem);
+    __nv_bfloat16* ktile = qtile + P * D; // two buffers of 64 x D
+    float* slash_acc = reinterpret_cast<float*>(ktile + 2 * 64 * D);
+    float* vert_acc = slash_acc + a.split_len + P;
+
+    const int h = blockIdx.x, split = blockIdx.y, kvh = h / a.G;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
+    const int j0 = split * a.split_len, j1 = min(a.T, j0 + a.split_len);
+    const int p0 = a.T - P;
+    const int ntiles = (j1 - j0 + 63) / 64;
+    const __nv_bfloat16* kbase = a.k + (int64_t)kvh * a.k_hs;
+
+    load_tile_async<D, THREADS>(qtile, a.q + (int64_t)h * a.q_hs, a.S - P, a.q_rs, P, 0, P);
+    load_tile_async<D, THREADS>(ktile, kbase, j0, a.k_rs, 64, 0, min(64, a.T - j0));
+    cp_async_commit();
+
+    const int row[2] = {warp * 16 + g, warp * 16 + g + 8};
+    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}; // pass 1: running max (log2 units) and sum
+    float fac[2] = {0.f, 0.f};                                // pass 2: 1 / (l * P)
+    const int o_base = p0 - j1 + 1;                           // slash_acc[i] holds offset o_base + i
+    const int acc_len = j1 - j0 + P - 1;
+    if constexpr (SECOND) {
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+            const float* pm = a.part + ((int64_t)h * a.nsplit) * 2 * P;
+            float mm = -INFINITY;
+            for (int s = 0; s < a.nsplit; s++) mm = fmaxf(mm, pm[(s * 2) * P + row[e]]);
+            float ll = 0.f;
+            for (int s = 0; s < a.nsplit; s++) {
+                const float ms = pm[(s * 2) * P + row[e]];
+                if (ms != -INFINITY) ll += pm[(s * 2 + 1) * P + row[e]] * exp2f(ms - mm);
+            }
+            m[e] = mm;
+            fac[e] = 1.f / (ll * (float)P);
+        }
+        for (int i = threadIdx.x; i < acc_len; i += THREADS) slash_acc[i] = 0.f;
+        for (int i = threadIdx.x; i < 64; i += THREADS) vert_acc[i] = 0.f;
+    }
+
+    for (int t = 0; t < ntiles; t++) {
+        const int jb = j0 + t * 64;
+        if (t + 1 < ntiles) {
+            load_tile_async<D, THREADS>(ktile + ((t + 1) & 1) * 64 * D, kbase, jb + 64, a.k_rs, 64, 0,
+                                        min(64, a.T - jb - 64));
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();
+        float s[8][4];
+        warp_qk<D>(s, qtile, ktile + (t & 1) * 64 * D, warp, lane);
+
+        if constexpr (!SECOND) {
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int pos = p0 + row[e];
+                float tmax = -INFINITY;
+#pragma unroll
+                for (int n = 0; n < 8; n++)
+#pragma unroll
+                    for (int c = 0; c < 2; c++) {
+                        const int key = jb + n * 8 + 2 * t4 + c;
+                        float x = key <= pos ? s[n][2 * e + c] * a.scale_log2 : -INFINITY;
+                        s[n][2 * e + c] = x;
+                        tmax = fmaxf(tmax, x);
+                    }
+                const float mnew = fmaxf(m[e], tmax);
+                if (mnew != -INFINITY) {
+                    float sum = 0.f;
+#pragma unroll
+                    for (int n = 0; n < 8; n++) sum += exp2f(s[n][2 * e] - mnew) + exp2f(s[n][2 * e + 1] - mnew);
+                    l[e] = l[e] * exp2f(m[e] - mnew) + sum;
+                    m[e] = mnew;
+                }
+            }
+        } else {
+            // probabilities, masked to 0
+#pragma unroll
+            for (int e = 0; e < 2; e++) {
+                const int pos = p0 + row[e];
+#pragma unroll
+                for (int n = 0; n < 8; n++)
+#pragma unroll
+                    for (int c = 0; c < 2; c++) {
+                        const int key = jb + n * 8 + 2 * t4 + c;
+                        s[n][2 * e + c] = key <= pos ? exp2f(s[n][2 * e + c] * a.scale_log2 - m[e]) * fac[e] : 0.f;
+                    }
+            }
+            // vertical: column sums over the warp's 16 rows, then over warps in shared memory
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int c = 0; c < 2; c++) {
+                    float cs = s[n][c] + s[n][2 + c];
+                    cs += __shfl_xor_sync(0xffffffffu, cs, 4);
+                    cs += __shfl_xor_sync(0xffffffffu, cs, 8);
+                    cs += __shfl_xor_sync(0xffffffffu, cs, 16);
+                    if (g == 0) atomicAdd(&vert_acc[n * 8 + 2 * t4 + c], cs);
+                }
+            // slash: offset o = pos - key; (g, n) and (g + 8, n + 1) share a diagonal
+#pragma unroll
+            for (int n = 0; n < 8; n++)
+#pragma unroll
+                for (int c = 0; c < 2; c++) {
+                    const int key = jb + n * 8 + 2 * t4 + c;
+                    float val = s[n][c] + (n + 1 < 8 ? s[n + 1][2 + c] : 0.f);
+                    if (key < j1 && val != 0.f) atomicAdd(&slash_acc[(p0 + row[0] - key) - o_base], val);
+                }
+#pragma unroll
+            for (int c = 0; c < 2; c++) { // row g + 8 of n-tile 0 has no partner
+                const int key = jb + 2 * t4 + c;
+                const float val = s[0][2 + c];
+                if (key < j1 && val != 0.f) atomicAdd(&slash_acc[(p0 + row[1] - key) - o_base], val);
+            }
+        }
+        __syncthreads();
+        if constexpr (SECOND) {
+            for (int i = threadIdx.x; i < 64; i += THREADS) {
+                if (jb + i < j1) a.vertical[(int64_t)h * a.T + jb + i] = vert_acc[i];
+                vert_acc[i] = 0.f;
+            }
+        }
+    }
+
+    if constexpr (!SECOND) {
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+#pragma unroll
+            for (int x = 1; x <= 2; x <<= 1) {
+                const float mo = __shfl_xor_sync(0xffffffffu, m[e], x);
+                const float lo = __shfl_xor_sync(0xffffffffu, l[e], x);
+                const float mn = fmaxf(m[e], mo);
+                if (mn != -INFINITY) {
+                    l[e] = l[e] * exp2f(m[e] - mn) + lo * exp2f(mo - mn);
+                    m[e] = mn;
+                }
+            }
+            if (t4 == 0) {
+                float* pm = a.part + ((int64_t)h * a.nsplit + split) * 2 * P;
+                pm[row[e]] = m[e];
+                pm[P + row[e]] = l[e];
+            }
+        }
+    } else {
+        __syncthreads();
+        for (int i = threadIdx.x; i < acc_len; i += THREADS) {
+            const int o = o_base + i;
+            const float val = slash_acc[i];
+            if (o >= 0 && o < a.T && val != 0.f) atomicAdd(&a.slash[(int64_t)h * a.T + o], val);
+        }
+    }
+}
+
+// Mean of D-vectors over row groups: group gi of head h covers positions [lo, hi) with
+//   lo = max((g0 + gi) * group_len, clip_lo), hi = min(lo_unclipped + group_len, clip_hi)
+// (or exactly [clip_lo, clip_hi) when group_len == 0), source row = position - pos_offset.
+// dst[(h * ngroups + gi) * D + d] = scale * mean. When only_pattern >= 0, heads whose pattern differs are skipped.
+struct MeanArgs {
+    const __nv_bfloat16* src;
+    int64_t rs, hs;
+    int g0, group_len, clip_lo, clip_hi, pos_offset, ngroups;
+    float scale;
+    float* dst;
+    const flexprefill_head_info* heads;
+    int only_pattern;
+};
+
+template <int D>
+__global__ void __launch_bounds__(D) mean_rows_kernel(MeanArgs a) {
+    const int gi = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+    if (a.only_pattern >= 0 && a.heads[h].pattern != a.only_pattern) return;
+    int lo, hi;
+    if (a.group_len == 0) {
+        lo = a.clip_lo; hi = a.clip_hi;
+    } else {
+        const int start = (a.g0 + gi) * a.group_len;
+        lo = max(start, a.clip_lo);
+        hi = min(start + a.group_len, a.clip_hi);
+    }
+    const __nv_bfloat16* p = a.src + (int64_t)h * a.hs + d;
+    float acc0 = 0.f, acc1 = 0.f, acc2 = 0.f, acc3 = 0.f;
+    int pos = lo;
+    for (; pos + 4 <= hi; pos += 4) {
+        const int64_t r = pos - a.pos_offset;
+        acc0 += __bfloat162float(p[r * a.rs]);
+        acc1 += __bfloat162float(p[(r + 1) * a.rs]);
+        acc2 += __bfloat162float(p[(r + 2) * a.rs]);
+        acc3 += __bfloat162float(p[(r + 3) * a.rs]);
+    }
+    for (; pos < hi; pos++) acc0 += __bfloat162float(p[(int64_t)(pos - a.pos_offset) * a.rs]);
+    const int n = hi - lo;
+    a.dst[((int64_t)h * a.ngroups + gi) * D + d] = n > 0 ? a.scale * ((acc0 + acc1) + (acc2 + acc3)) / (float)n : 0.f;
+}
+
+} // namespace flexprefill

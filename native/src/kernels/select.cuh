@@ -1,0 +1,298 @@
+// Stage 2, select (contract rules 3-9), all on the GPU with no host round trip:
+//
+// cover_pass_kernel: γ-cover count of a distribution x (rule 3): T_x = the smallest t with
+//   sum(top-t of x) >= target. Instead of a sort, a threshold search on the float bit pattern (x >= 0, so bit order
+//   is value order): pass -1 sums x (target = γ·Σx; for the query-aware map target = γ·rows); each of 8 passes
+//   splits the current 16^(8-p)-wide bit range into 16 sub-ranges and accumulates, for each k, the count and the
+//   float64 sum of the elements >= the k-th boundary, picking the largest boundary whose S(θ) still reaches the
+//   target. After 8 passes θ is exact: every element > θ is in, and of the elements equal to θ as many as the
+//   target needs (T_x = C(θ+1) + ceil((target - S(θ+1)) / θ)). Grid (chunks, instances); the last CTA of a pass to
+//   arrive (threadfence + counter) decides for its instance, so one launch per pass.
+//   Instances: 2 per head for (vertical, slash) and 1 per query-aware head for the map of rule 8. For the map the
+//   selected set is {entries > θ} ∪ {entries == θ}: exact ties at the threshold are all taken (the contract's
+//   "ties aside").
+// select_kernel (one CTA per head): pooled block scores vb / band scores sb in float64 (rule 4), k̄·q̂ logits, JS
+//   distance (rule 7) and the pattern, K_v / K_s with the clamps (rule 3), top-K with the forced entries by exact
+//   rank counting (score +inf for block 0 and band 0, ties -> smaller index: rule 5), and the block-diagonal mask:
+//   band u selects diagonals u and u+1 (rule 6).
+// qa_map_kernel: P = softmax_row(q̄[r] · k̄[c] / sqrt(D)) over c <= r for query-aware heads (rule 8), fp32,
+//   [Hq][rows][nb] with 0 above the diagonal; 8 rows per CTA, k̄ chunks of 32 blocks through shared memory.
+//
+// Versions: v1 (this). Timings per run in docs/benchmarks.md (estimator + selection column).
+#pragma once
+#include "common.cuh"
+
+namespace flexprefill {
+
+struct CoverArgs {
+    const float* base0; // instance i of head i / per_head reads base0 (which 0) or base1 (which 1) + head * n
+    const float* base1;
+    int64_t n;
+    int per_head;       // 2: (vertical, slash); 1: query-aware map
+    int chunk;
+    int pass;           // -1: sum; 0..7: search
+    double gamma;
+    double qa_rows;     // > 0: target = γ·rows (query-aware map)
+    CoverState* state;
+    flexprefill_head_info* heads;
+};
+
+template <int THREADS>
+__device__ __forceinline__ double block_sum_double(double v, double* red) {
+    for (int x = 16; x > 0; x >>= 1) v += __shfl_xor_sync(0xffffffffu, v, x);
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < THREADS / 32 ? red[lane] : 0.0;
+        for (int x = 16; x > 0; x >>= 1) v += __shfl_xor_sync(0xffffffffu, v, x);
+        if (lane == 0) red[0] = v;
+    }
+    __syncthreads();
+    return red[0];
+}
+
+template <int THREADS>
+__device__ __forceinline__ double block_max_double(double v, double* red) {
+    for (int x = 16; x > 0; x >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, x));
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    __syncthreads();
+    if (lane == 0) red[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < THREADS / 32 ? red[lane] : -INFINITY;
+        for (int x = 16; x > 0; x >>= 1) v = fmax(v, __shfl_xor_sync(0xffffffffu, v, x));
+        if (lane == 0) red[0] = v;
+    }
+    __syncthreads();
+    return red[0];
+}
+
+template <int THREADS>
+__global__ void __launch_bounds__(THREADS) cover_pass_kernel(CoverArgs a) {
+    const int inst = blockIdx.y, head = inst / a.per_head, which = inst % a.per_head;
+    if (a.per_head == 1 && a.heads[head].pattern != FLEXPREFILL_PATTERN_QUERY_AWARE) return;
+    CoverState& st = a.state[inst];
+    const float* x = (which ? a.base1 : a.base0) + (int64_t)head * a.n;
+    const int64_t i0 = (int64_t)blockIdx.x * a.chunk, i1 = min(a.n, i0 + a.chunk);
+    __shared__ double red_s[16][THREADS / 32];
+    __shared__ unsigned int red_c[16][THREADS / 32];
+    __shared__ double red[32];
+    __shared__ bool last;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+
+    if (a.pass < 0) {
+        double v = 0.0;
+        for (int64_t i = i0 + threadIdx.x; i < i1; i += THREADS) v += (double)x[i];
+        v = block_sum_double<THREADS>(v, red);
+        if (threadIdx.x == 0) atomicAdd(&st.bin_sum[0], v);
+    } else {
+        const int shift = 28 - 4 * a.pass;
+        const unsigned long long lo = st.lo, width = 16ull << shift;
+        double s[16];
+        unsigned int c[16];
+#pragma unroll
+        for (int k = 0; k < 16; k++) { s[k] = 0.0; c[k] = 0; }
+        for (int64_t i = i0 + threadIdx.x; i < i1; i += THREADS) {
+            const float xv = x[i];
+            const unsigned long long u = __float_as_uint(xv);
+            if (u < lo || u >= lo + width) continue;
+            const unsigned int d = (unsigned int)((u - lo) >> shift);
+#pragma unroll
+            for (int k = 0; k < 16; k++)
+                if (d >= (unsigned)k) { s[k] += (double)xv; c[k]++; }
+        }
+#pragma unroll
+        for (int k = 0; k < 16; k++) {
+            double sv = s[k];
+            unsigned int cv = c[k];
+            for (int o = 16; o > 0; o >>= 1) {
+                sv += __shfl_xor_sync(0xffffffffu, sv, o);
+                cv += __shfl_xor_sync(0xffffffffu, cv, o);
+            }
+            if (lane == 0) { red_s[k][warp] = sv; red_c[k][warp] = cv; }
+        }
+        __syncthreads();
+        if (threadIdx.x < 16) {
+            double sv = 0.0;
+            unsigned int cv = 0;
+            for (int w = 0; w < THREADS / 32; w++) { sv += red_s[threadIdx.x][w]; cv += red_c[threadIdx.x][w]; }
+            if (cv) { atomicAdd(&st.bin_sum[threadIdx.x], sv); atomicAdd(&st.bin_cnt[threadIdx.x], cv); }
+        }
+    }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&st.arrived, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last || threadIdx.x != 0) return;
+    __threadfence();
+    volatile CoverState& vs = st;
+    if (a.pass < 0) {
+        const double total = vs.bin_sum[0];
+        vs.target = a.qa_rows > 0 ? a.gamma * a.qa_rows : a.gamma * total;
+        vs.lo = 0; vs.hi_sum = 0.0; vs.hi_cnt = 0;
+    } else {
+        const int shift = 28 - 4 * a.pass;
+        const double target = vs.target;
+        int k = 0;
+        for (int j = 15; j >= 1; j--)
+            if (vs.hi_sum + vs.bin_sum[j] >= target) { k = j; break; }
+        const unsigned int cnt_at = vs.hi_cnt + vs.bin_cnt[k]; // C(θ_k)
+        if (k < 15) { vs.hi_sum = vs.hi_sum + vs.bin_sum[k + 1]; vs.hi_cnt = vs.hi_cnt + vs.bin_cnt[k + 1]; }
+        vs.lo = vs.lo + ((unsigned int)k << shift);
+        if (a.pass == 7) {
+            const unsigned int theta = vs.lo;
+            const float v = __uint_as_float(theta);
+            const unsigned int eq = cnt_at - vs.hi_cnt;
+            double need = v > 0.f ? ceil((target - vs.hi_sum) / (double)v) : (double)eq;
+            need = fmin(fmax(need, 1.0), (double)eq);
+            const int count = (int)(vs.hi_cnt + (unsigned int)need);
+            if (a.per_head == 2) {
+                if (which == 0) a.heads[head].vertical_count = count;
+                else a.heads[head].slash_count = count;
+            } else {
+                a.heads[head].qa_threshold = theta;
+                a.heads[head].qa_entries = (int)cnt_at;
+            }
+        }
+    }
+    for (int j = 0; j < 16; j++) { vs.bin_sum[j] = 0.0; vs.bin_cnt[j] = 0; }
+    vs.arrived = 0;
+}
+
+struct SelectArgs {
+    const float* vertical; // [Hq][T]
+    const float* slash;    // [Hq][T]
+    const float* kbar;     // [Hkv][nb][D]
+    const float* qhat;     // [Hq][D]
+    double* pooled;        // [Hq][3][nb]: vb, sb, q̂·k̄ logits
+    unsigned char* vsel;   // [Hq][nb]
+    unsigned char* dsel;   // [Hq][nb]
+    flexprefill_head_info* heads;
+    int T, bs, nb, mb, cap, G, D;
+    float tau;
+    bool query_aware;
+};
+
+template <int THREADS>
+__global__ void __launch_bounds__(THREADS) select_kernel(SelectArgs a) {
+    extern __shared__ unsigned char bsel[]; // [nb] selected bands
+    __shared__ double red[32];
+    const int h = blockIdx.x, kvh = h / a.G, nb = a.nb;
+    double* vb = a.pooled + (int64_t)h * 3 * nb;
+    double* sb = vb + nb;
+    double* z = sb + nb;
+    const float* vert = a.vertical + (int64_t)h * a.T;
+    const float* sl = a.slash + (int64_t)h * a.T;
+    const float* qh = a.qhat + (int64_t)h * a.D;
+    double zmax = -INFINITY;
+    for (int c = threadIdx.x; c < nb; c += THREADS) {
+        const int j0 = c * a.bs, j1 = min(a.T, j0 + a.bs);
+        double sv = 0.0, ss = 0.0;
+        for (int j = j0; j < j1; j++) { sv += (double)vert[j]; ss += (double)sl[j]; }
+        vb[c] = sv;
+        sb[c] = ss;
+        const float* kb = a.kbar + ((int64_t)kvh * nb + c) * a.D;
+        double zz = 0.0;
+        for (int d = 0; d < a.D; d++) zz += (double)qh[d] * (double)kb[d];
+        z[c] = zz;
+        zmax = fmax(zmax, zz);
+    }
+    zmax = block_max_double<THREADS>(zmax, red); // also a barrier: vb, sb, z are visible to the block
+    double esum = 0.0;
+    for (int c = threadIdx.x; c < nb; c += THREADS) esum += exp(z[c] - zmax);
+    esum = block_sum_double<THREADS>(esum, red);
+    double js = 0.0;
+    for (int c = threadIdx.x; c < nb; c += THREADS) {
+        const double p = exp(z[c] - zmax) / esum, q = vb[c], m = 0.5 * (p + q);
+        if (p > 0) js += 0.5 * p * log(p / m);
+        if (q > 0) js += 0.5 * q * log(q / m);
+    }
+    js = block_sum_double<THREADS>(js, red);
+    const double dist = sqrt(fmax(js, 0.0));
+
+    flexprefill_head_info& hi = a.heads[h];
+    int kv = hi.vertical_count / a.bs + 1, ks = hi.slash_count / a.bs + 1;
+    kv = min(max(kv, a.mb), a.cap);
+    ks = min(max(ks, a.mb), a.cap);
+    const bool qa = a.query_aware && dist < (double)a.tau;
+    if (qa) kv = ks = min(a.mb, a.cap);
+
+    for (int c = threadIdx.x; c < nb; c += THREADS) {
+        const double sv = c == 0 ? INFINITY : vb[c], ss = c == 0 ? INFINITY : sb[c];
+        int rv = 0, rs = 0;
+        for (int o = 0; o < nb; o++) {
+            const double ov = o == 0 ? INFINITY : vb[o], os = o == 0 ? INFINITY : sb[o];
+            rv += (ov > sv || (ov == sv && o < c)) ? 1 : 0;
+            rs += (os > ss || (os == ss && o < c)) ? 1 : 0;
+        }
+        a.vsel[(int64_t)h * nb + c] = rv < kv ? 1 : 0;
+        bsel[c] = rs < ks ? 1 : 0;
+    }
+    __syncthreads();
+    for (int s = threadIdx.x; s < nb; s += THREADS)
+        a.dsel[(int64_t)h * nb + s] = (bsel[s] || (s >= 1 && bsel[s - 1])) ? 1 : 0;
+    if (threadIdx.x == 0) {
+        hi.pattern = qa ? FLEXPREFILL_PATTERN_QUERY_AWARE : FLEXPREFILL_PATTERN_VERTICAL_SLASH;
+        hi.vertical_blocks = kv;
+        hi.slash_bands = ks;
+        hi.js_distance = (float)dist;
+        if (!qa) { hi.qa_entries = 0; hi.qa_threshold = 0; }
+    }
+}
+
+struct QaMapArgs {
+    const float* qbar; // [Hq][rows][D], unscaled
+    const float* kbar; // [Hkv][nb][D]
+    float* map;        // [Hq][rows][nb]
+    const flexprefill_head_info* heads;
+    int r0, rows, nb, G;
+    float scale;       // 1/sqrt(D)
+};
+
+template <int D>
+__global__ void __launch_bounds__(256) qa_map_kernel(QaMapArgs a) {
+    constexpr int ROWS = 8;
+    __shared__ float qs[ROWS][D];
+    __shared__ float ks[32][D + 1];
+    const int h = blockIdx.y;
+    if (a.heads[h].pattern != FLEXPREFILL_PATTERN_QUERY_AWARE) return;
+    const int kvh = h / a.G, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    const int ibase = blockIdx.x * ROWS, i = ibase + warp, r = a.r0 + i;
+    const bool valid = i < a.rows;
+    for (int x = threadIdx.x; x < ROWS * D; x += 256) {
+        const int rr = ibase + x / D;
+        qs[x / D][x % D] = rr < a.rows ? a.qbar[((int64_t)h * a.rows + rr) * D + x % D] : 0.f;
+    }
+    const int rmax = min(a.r0 + ibase + ROWS - 1, a.nb - 1);
+    float* row = a.map + ((int64_t)h * a.rows + i) * a.nb;
+    const float* kb = a.kbar + (int64_t)kvh * a.nb * D;
+    for (int c0 = 0; c0 <= rmax; c0 += 32) {
+        __syncthreads();
+        for (int x = threadIdx.x; x < 32 * D; x += 256) {
+            const int c = c0 + x / D;
+            ks[x / D][x % D] = c < a.nb ? kb[(int64_t)c * D + x % D] : 0.f;
+        }
+        __syncthreads();
+        const int c = c0 + lane;
+        if (valid && c <= r) {
+            float acc = 0.f;
+#pragma unroll 16
+            for (int d = 0; d < D; d++) acc += qs[warp][d] * ks[lane][d];
+            row[c] = acc * a.scale;
+        }
+    }
+    if (!valid) return;
+    __syncwarp();
+    float mx = -INFINITY;
+    for (int c = lane; c <= r; c += 32) mx = fmaxf(mx, row[c]);
+    for (int o = 16; o > 0; o >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
+    float sum = 0.f;
+    for (int c = lane; c <= r; c += 32) sum += expf(row[c] - mx);
+    for (int o = 16; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+    const float inv = 1.f / sum;
+    for (int c = lane; c < a.nb; c += 32) row[c] = c <= r ? expf(row[c] - mx) * inv : 0.f;
+}
+
+} // namespace flexprefill

@@ -1,0 +1,19 @@
+// Stand-in for pipeline.cu when the library is built without CUDA: the C API still validates and sizes
+// workspaces (tested on CPU-only machines), and every call that would touch a device says why it cannot.
+#include "internal.h"
+
+namespace flexprefill {
+
+bool cuda_available() { return false; }
+
+const char* backend_description() { return "no cuda: libflexprefill was built without nvcc"; }
+
+flexprefill_status run_pipeline(const flexprefill_params&, const Layout&, bool) {
+    return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "%s", backend_description());
+}
+
+flexprefill_status copy_to_host(const flexprefill_params&, void*, uint64_t, uint64_t) {
+    return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "%s", backend_description());
+}
+
+} // namespace flexprefill

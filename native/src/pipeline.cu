@@ -1,0 +1,212 @@
+// The CUDA pipeline behind the C API: estimate -> select -> CSR -> sparse attention, all launched on the caller's
+// stream with no host synchronisation and no allocation (buffers live in the caller's workspace, see Layout).
+#include "internal.h"
+#include "kernels/common.cuh"
+#include "kernels/csr.cuh"
+#include "kernels/estimate.cuh"
+#include "kernels/select.cuh"
+#include "kernels/sparse_attention.cuh"
+
+#include <cuda_runtime.h>
+#include <cmath>
+
+namespace flexprefill {
+
+namespace {
+
+#define FP_CUDA(call)                                                                                                  \
+    do {                                                                                                               \
+        cudaError_t err_ = (call);                                                                                     \
+        if (err_ != cudaSuccess) return FP_FAIL(FLEXPREFILL_ERROR_CUDA, "%s: %s", #call, cudaGetErrorString(err_));    \
+    } while (0)
+#define FP_LAUNCHED(what)                                                                                              \
+    do {                                                                                                               \
+        cudaError_t err_ = cudaGetLastError();                                                                         \
+        if (err_ != cudaSuccess) return FP_FAIL(FLEXPREFILL_ERROR_CUDA, "launch of %s: %s", what, cudaGetErrorString(err_)); \
+    } while (0)
+
+template <typename T>
+T* at(const flexprefill_params& p, uint64_t off) {
+    return reinterpret_cast<T*>(static_cast<unsigned char*>(p.workspace) + off);
+}
+
+// Raises the dynamic shared-memory limit of a kernel once per process (per kernel instantiation).
+template <typename K>
+cudaError_t allow_smem(K kernel, int bytes) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes);
+}
+
+template <int D, int WARPS>
+flexprefill_status launch_probe(const flexprefill_params& p, const Layout& L, cudaStream_t st) {
+    ProbeArgs a{};
+    a.q = static_cast<const __nv_bfloat16*>(p.q);
+    a.k = static_cast<const __nv_bfloat16*>(p.k);
+    a.q_rs = p.q_row_stride; a.q_hs = p.q_head_stride; a.k_rs = p.k_row_stride; a.k_hs = p.k_head_stride;
+    a.S = L.S; a.T = L.T; a.G = L.G; a.split_len = L.split_len; a.nsplit = L.nsplit;
+    a.scale_log2 = kLog2e / std::sqrt((float)D);
+    a.part = at<float>(p, L.off_part);
+    a.vertical = at<float>(p, L.off_vertical);
+    a.slash = at<float>(p, L.off_slash);
+    const int smem = probe_smem_bytes<D, WARPS>(L.split_len);
+    FP_CUDA(allow_smem(probe_kernel<D, WARPS, false>, smem));
+    FP_CUDA(allow_smem(probe_kernel<D, WARPS, true>, smem));
+    FP_CUDA(cudaMemsetAsync(a.slash, 0, sizeof(float) * (size_t)L.Hq * L.T, st));
+    const dim3 grid(L.Hq, L.nsplit);
+    probe_kernel<D, WARPS, false><<<grid, WARPS * 32, smem, st>>>(a);
+    FP_LAUNCHED("probe pass 1");
+    probe_kernel<D, WARPS, true><<<grid, WARPS * 32, smem, st>>>(a);
+    FP_LAUNCHED("probe pass 2");
+    return FLEXPREFILL_OK;
+}
+
+template <int D, int WARPS, int MIN_BLOCKS>
+flexprefill_status launch_attention(const flexprefill_params& p, const Layout& L, cudaStream_t st, bool dense) {
+    AttnArgs a{};
+    a.q = static_cast<const __nv_bfloat16*>(p.q);
+    a.k = static_cast<const __nv_bfloat16*>(p.k);
+    a.v = static_cast<const __nv_bfloat16*>(p.v);
+    a.out = static_cast<__nv_bfloat16*>(p.out);
+    a.lse = p.lse;
+    a.q_rs = p.q_row_stride; a.q_hs = p.q_head_stride; a.k_rs = p.k_row_stride; a.k_hs = p.k_head_stride;
+    a.v_rs = p.v_row_stride; a.v_hs = p.v_head_stride; a.o_rs = p.out_row_stride; a.o_hs = p.out_head_stride;
+    a.lse_hs = p.lse_head_stride;
+    a.S = L.S; a.T = L.T; a.G = L.G; a.Hq = L.Hq; a.bs = L.bs; a.r0 = L.r0; a.rows = L.rows;
+    a.row_ptr = dense ? nullptr : at<int32_t>(p, L.off_rowptr);
+    a.col_idx = dense ? nullptr : at<int32_t>(p, L.off_colidx);
+    a.causal = L.causal;
+    a.scale_log2 = kLog2e / std::sqrt((float)D);
+    constexpr int smem = attn_smem_bytes<D, WARPS>();
+    FP_CUDA(allow_smem(sparse_attention_kernel<D, WARPS, MIN_BLOCKS>, smem));
+    sparse_attention_kernel<D, WARPS, MIN_BLOCKS><<<(unsigned)L.rows * L.Hq, WARPS * 32, smem, st>>>(a);
+    FP_LAUNCHED("sparse attention");
+    return FLEXPREFILL_OK;
+}
+
+template <int D>
+flexprefill_status launch_mean(const flexprefill_params& p, cudaStream_t st, MeanArgs a, dim3 grid) {
+    mean_rows_kernel<D><<<grid, D, 0, st>>>(a);
+    FP_LAUNCHED("mean rows");
+    return FLEXPREFILL_OK;
+}
+
+flexprefill_status mean(const flexprefill_params& p, const Layout& L, cudaStream_t st, MeanArgs a, dim3 grid) {
+    return L.D == 64 ? launch_mean<64>(p, st, a, grid) : launch_mean<128>(p, st, a, grid);
+}
+
+flexprefill_status cover(const flexprefill_params& p, cudaStream_t st, CoverArgs a, int instances) {
+    constexpr int kThreads = 256;
+    const int chunks = (int)std::min<int64_t>(256, std::max<int64_t>(1, (a.n + 8191) / 8192));
+    a.chunk = (int)((a.n + chunks - 1) / chunks);
+    for (int pass = -1; pass < 8; pass++) {
+        a.pass = pass;
+        cover_pass_kernel<kThreads><<<dim3(chunks, instances), kThreads, 0, st>>>(a);
+        FP_LAUNCHED("cover pass");
+    }
+    return FLEXPREFILL_OK;
+}
+
+flexprefill_status select_stage(const flexprefill_params& p, const Layout& L, cudaStream_t st) {
+    auto* heads = at<flexprefill_head_info>(p, L.off_heads);
+    const float scale = 1.f / std::sqrt((float)L.D);
+    // k̄ per key block, q̂ over the probe
+    MeanArgs km{static_cast<const __nv_bfloat16*>(p.k), p.k_row_stride, p.k_head_stride, 0, L.bs, 0, L.T, 0, L.nb,
+                1.f, at<float>(p, L.off_kbar), heads, -1};
+    if (auto s = mean(p, L, st, km, dim3(L.nb, L.Hkv))) return s;
+    MeanArgs qh{static_cast<const __nv_bfloat16*>(p.q), p.q_row_stride, p.q_head_stride, 0, 0, L.T - L.P, L.T,
+                L.T - L.S, 1, scale, at<float>(p, L.off_qhat), heads, -1};
+    if (auto s = mean(p, L, st, qh, dim3(1, L.Hq))) return s;
+
+    flexprefill_status s = L.D == 64 ? (L.bs == 64 ? launch_probe<64, 4>(p, L, st) : launch_probe<64, 8>(p, L, st))
+                                     : (L.bs == 64 ? launch_probe<128, 4>(p, L, st) : launch_probe<128, 8>(p, L, st));
+    if (s) return s;
+
+    auto* state = at<CoverState>(p, L.off_cover);
+    FP_CUDA(cudaMemsetAsync(state, 0, sizeof(CoverState) * 3 * (size_t)L.Hq, st));
+    CoverArgs ca{};
+    ca.base0 = at<float>(p, L.off_vertical);
+    ca.base1 = at<float>(p, L.off_slash);
+    ca.n = L.T;
+    ca.per_head = 2;
+    ca.gamma = p.gamma;
+    ca.qa_rows = 0;
+    ca.state = state;
+    ca.heads = heads;
+    if (auto e = cover(p, st, ca, 2 * L.Hq)) return e;
+
+    SelectArgs sa{};
+    sa.vertical = ca.base0; sa.slash = ca.base1;
+    sa.kbar = at<float>(p, L.off_kbar); sa.qhat = at<float>(p, L.off_qhat);
+    sa.pooled = at<double>(p, L.off_pooled);
+    sa.vsel = at<unsigned char>(p, L.off_vsel); sa.dsel = at<unsigned char>(p, L.off_dsel);
+    sa.heads = heads;
+    sa.T = L.T; sa.bs = L.bs; sa.nb = L.nb; sa.mb = L.mb; sa.cap = L.cap; sa.G = L.G; sa.D = L.D;
+    sa.tau = p.tau; sa.query_aware = L.query_aware;
+    FP_CUDA(allow_smem(select_kernel<1024>, L.nb));
+    select_kernel<1024><<<L.Hq, 1024, L.nb, st>>>(sa);
+    FP_LAUNCHED("select");
+
+    float* map = nullptr;
+    if (L.query_aware) {
+        MeanArgs qb{static_cast<const __nv_bfloat16*>(p.q), p.q_row_stride, p.q_head_stride, L.r0, L.bs, L.T - L.S,
+                    L.T, L.T - L.S, L.rows, 1.f, at<float>(p, L.off_qbar), heads, FLEXPREFILL_PATTERN_QUERY_AWARE};
+        if (auto e = mean(p, L, st, qb, dim3(L.rows, L.Hq))) return e;
+        map = at<float>(p, L.off_qamap);
+        QaMapArgs qa{at<float>(p, L.off_qbar), sa.kbar, map, heads, L.r0, L.rows, L.nb, L.G, scale};
+        const dim3 grid((L.rows + 7) / 8, L.Hq);
+        if (L.D == 64) qa_map_kernel<64><<<grid, 256, 0, st>>>(qa);
+        else qa_map_kernel<128><<<grid, 256, 0, st>>>(qa);
+        FP_LAUNCHED("query-aware map");
+        CoverArgs cq = ca;
+        cq.base0 = cq.base1 = map;
+        cq.n = (int64_t)L.rows * L.nb;
+        cq.per_head = 1;
+        cq.qa_rows = L.rows;
+        cq.state = state + 2 * L.Hq;
+        if (auto e = cover(p, st, cq, L.Hq)) return e;
+    }
+
+    CsrArgs cs{sa.vsel, sa.dsel, map, heads, at<int32_t>(p, L.off_rowptr), at<int32_t>(p, L.off_colidx),
+               L.r0, L.rows, L.nb, L.causal};
+    FP_CUDA(allow_smem(csr_kernel<1024>, 2 * L.nb));
+    csr_kernel<1024><<<L.Hq, 1024, 2 * L.nb, st>>>(cs);
+    FP_LAUNCHED("csr");
+    return FLEXPREFILL_OK;
+}
+
+} // namespace
+
+bool cuda_available() {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return n > 0;
+}
+
+const char* backend_description() { return "cuda " FLEXPREFILL_CUDA_ARCHS; }
+
+flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bool attention) {
+    cudaStream_t st = static_cast<cudaStream_t>(p.stream);
+    cudaGetLastError(); // clear a stale error from an earlier, unrelated launch
+    if (L.dense) {
+        dense_heads_kernel<<<(L.Hq + 127) / 128, 128, 0, st>>>(at<flexprefill_head_info>(p, L.off_heads), L.Hq, L.causal);
+        FP_LAUNCHED("dense heads");
+    } else if (auto s = select_stage(p, L, st)) {
+        return s;
+    }
+    if (!attention) return FLEXPREFILL_OK;
+    const bool dense = L.dense;
+    if (L.D == 64) return L.bs == 64 ? launch_attention<64, 4, 2>(p, L, st, dense) : launch_attention<64, 8, 2>(p, L, st, dense);
+    if (L.bs == 64) return launch_attention<128, 4, 2>(p, L, st, dense);
+    return p.variant == 1 ? launch_attention<128, 8, 1>(p, L, st, dense) : launch_attention<128, 8, 2>(p, L, st, dense);
+}
+
+flexprefill_status copy_to_host(const flexprefill_params& p, void* dst, uint64_t off, uint64_t bytes) {
+    cudaStream_t st = static_cast<cudaStream_t>(p.stream);
+    FP_CUDA(cudaMemcpyAsync(dst, static_cast<unsigned char*>(p.workspace) + off, bytes, cudaMemcpyDeviceToHost, st));
+    FP_CUDA(cudaStreamSynchronize(st));
+    return FLEXPREFILL_OK;
+}
+
+} // namespace flexprefill
