@@ -18,6 +18,13 @@ public sealed record FlexPrefillOptions
     /// <summary>Query and key block size.</summary>
     public int BlockSize { get; init; } = 128;
 
+    /// <summary>
+    /// Query-aware heads add the minimal vertical-slash set (K_v = K_s = min_budget blocks) to their query-aware blocks,
+    /// as the published reference does (true, the default); false keeps the query-aware set alone (plus the diagonal),
+    /// as the paper's Algorithm 1 shows.
+    /// </summary>
+    public bool QueryAwareUnionWithVerticalSlash { get; init; } = true;
+
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> naming the first parameter out of range.</summary>
     public FlexPrefillOptions Validate()
     {
