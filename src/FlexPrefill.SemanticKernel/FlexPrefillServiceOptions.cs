@@ -1,0 +1,52 @@
+using FlexPrefill.Inference.Generation;
+
+namespace FlexPrefill.SemanticKernel;
+
+/// <summary>
+/// Load-time options of the FlexPrefill services, bindable from configuration (section <c>"FlexPrefill"</c> by
+/// convention) and validated when the host starts. All FlexPrefill services of one container share one model.
+/// </summary>
+public sealed class FlexPrefillServiceOptions
+{
+    /// <summary>Conventional configuration section name.</summary>
+    public const string SectionName = "FlexPrefill";
+
+    /// <summary>Hugging Face model folder (config.json, *.safetensors, tokenizer.json). Required.</summary>
+    public string ModelPath { get; set; } = "";
+
+    /// <summary>Name reported as the model id; null uses the model folder's name.</summary>
+    public string? ModelId { get; set; }
+
+    /// <summary><c>"cuda"</c> (default), <c>"cuda:N"</c> or <c>"cpu"</c>.</summary>
+    public string Device { get; set; } = "cuda";
+
+    /// <summary><c>"bfloat16"</c>, <c>"float16"</c> or <c>"float32"</c>; null is bfloat16 on CUDA and float32 on CPU.</summary>
+    public string? DType { get; set; }
+
+    /// <summary>Caps the context below the model's own (less KV cache memory); null keeps the model's.</summary>
+    public int? MaxContextTokens { get; set; }
+
+    /// <summary>Prefill attention of requests that do not choose one.</summary>
+    public AttentionMode Attention { get; set; } = AttentionMode.FlexPrefill;
+
+    /// <summary>Default FlexPrefill γ, in (0, 1].</summary>
+    public double Gamma { get; set; } = 0.95;
+
+    /// <summary>Default FlexPrefill τ, in [0, 1].</summary>
+    public double Tau { get; set; } = 0.1;
+
+    /// <summary>Default FlexPrefill minimum budget in tokens per head, ≥ 0.</summary>
+    public int MinBudget { get; set; } = 1024;
+
+    /// <summary>Requests that may wait for the inference thread; one more is refused with <c>InferenceQueueFullException</c>.</summary>
+    public int QueueCapacity { get; set; } = 16;
+
+    /// <summary>Memory budget of the prefix KV cache in bytes (least recently used evicted first); 0 disables; null keeps the engine's default.</summary>
+    public long? PrefixCacheBytes { get; set; }
+
+    /// <summary>Output tokens of a request that sets no <c>max_tokens</c> (capped to the context left).</summary>
+    public int MaxOutputTokens { get; set; } = 512;
+
+    /// <summary>Prompts with at least this many new (uncached) tokens log their prefill progress at Information level.</summary>
+    public int LogPrefillProgressAboveTokens { get; set; } = 8192;
+}
