@@ -137,7 +137,8 @@ flexprefill_status check_workspace(const flexprefill_params& p, const Layout& L)
     if (p.workspace_bytes < L.total)
         return FP_FAIL(FLEXPREFILL_ERROR_WORKSPACE_TOO_SMALL, "workspace has %llu bytes; this call needs %llu",
                        (unsigned long long)p.workspace_bytes, (unsigned long long)L.total);
-    if (!cuda_available()) return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "%s", backend_description());
+    if (!cuda_available())
+        return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "no CUDA device is available (libflexprefill: %s)", backend_description());
     return FLEXPREFILL_OK;
 }
 
