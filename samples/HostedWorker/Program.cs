@@ -1,0 +1,6 @@
+using FlexPrefill.Samples.HostedWorker;
+using Microsoft.Extensions.Hosting;
+
+var builder = Host.CreateApplicationBuilder(args);
+builder.Services.AddJobWorker(builder.Configuration);
+builder.Build().Run();
