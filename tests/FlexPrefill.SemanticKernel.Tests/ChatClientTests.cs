@@ -14,7 +14,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task A_reply_carries_usage_metadata_and_the_finish_reason()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("Hello there."));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("Hello there."));
         var client = Scripted.Client(model);
 
         var response = await client.GetResponseAsync([new ChatMessage(ChatRole.System, "Be brief."), new ChatMessage(ChatRole.User, "Hi")], cancellationToken: Ct);
@@ -38,7 +38,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Streaming_yields_the_same_text_and_ends_with_usage()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("A streamed reply of some length."));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("A streamed reply of some length."));
         var client = Scripted.Client(model);
 
         List<ChatResponseUpdate> updates = [];
@@ -55,14 +55,14 @@ public sealed class ChatClientTests
     [Fact]
     public async Task The_templates_stop_sequences_end_the_reply_and_max_tokens_gives_length()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("first turn<|im_end|>\n<|im_start|>user\nmore"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("first turn<|im_end|>\n<|im_start|>user\nmore"));
         var client = Scripted.Client(model);
 
         var stopped = await client.GetResponseAsync("Hi", new ChatOptions { StopSequences = ["END"] }, Ct);
         var cut = await client.GetResponseAsync("Hi", new ChatOptions { MaxOutputTokens = 5 }, Ct);
 
         Assert.Equal("first turn", stopped.Text);
-        Assert.Equal(["END", "<|im_end|>"], model.Requests[0].Options.StopSequences);
+        Assert.Equal(["END", "<|im_end|>", "<|endoftext|>"], model.Requests[0].Options.StopSequences);
         Assert.Equal("first", cut.Text);
         Assert.Equal(ChatFinishReason.Length, cut.FinishReason);
     }
@@ -70,7 +70,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Chat_options_reach_the_engine()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         var client = Scripted.Client(model);
 
         await client.GetResponseAsync("Hi", new ChatOptions
@@ -95,7 +95,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Out_of_range_settings_are_refused_before_anything_is_queued()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         var client = Scripted.Client(model);
 
         var gamma = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => client.GetResponseAsync("Hi", new ChatOptions { AdditionalProperties = new() { ["flexprefill_gamma"] = 1.5 } }, Ct));
@@ -109,7 +109,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Default_max_tokens_come_from_the_service_options_capped_to_the_context_left()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok")) { ContextLength = 100 };
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok")) { ContextLength = 100 };
         var client = Scripted.Client(model, options: new FlexPrefillServiceOptions { MaxOutputTokens = 64 });
 
         await client.GetResponseAsync("Hi", cancellationToken: Ct);
@@ -121,7 +121,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task A_prompt_over_the_context_fails_with_both_numbers_before_queueing()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok")) { ContextLength = 200 };
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok")) { ContextLength = 200 };
         var client = Scripted.Client(model);
 
         var e = await Assert.ThrowsAsync<ContextLengthExceededException>(() => client.GetResponseAsync(new string('x', 150), new ChatOptions { MaxOutputTokens = 100 }, Ct));
@@ -137,7 +137,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task The_same_document_with_a_new_question_reuses_the_cached_prefix()
     {
-        var model = new ScriptedLanguageModel(new Llama31FormatTemplate(), Scripted.Says("An answer."));
+        var model = new ScriptedLanguageModel(RecordingTemplate.Llama31(), Scripted.Says("An answer."));
         var client = Scripted.Client(model);
         string document = string.Join(' ', Enumerable.Repeat("Call me Ishmael.", 200));
         List<ChatMessage> Ask(string question) => [new(ChatRole.System, "Answer from the document."), new(ChatRole.User, $"{document}\n\nQuestion: {question}")];
@@ -156,7 +156,7 @@ public sealed class ChatClientTests
     public async Task Prefill_progress_reaches_the_callers_progress_and_the_log()
     {
         var logs = new ListLoggerProvider();
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         var client = Scripted.Client(model, logs, new FlexPrefillServiceOptions { LogPrefillProgressAboveTokens = 10 });
         List<PrefillProgress> seen = [];
         var progress = new SynchronousProgress(seen.Add);
@@ -170,7 +170,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Cancellation_during_prefill_or_decode_leaves_the_client_usable()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says(new string('z', 60))) { ChunkDelay = TimeSpan.FromMilliseconds(10), PrefillDelay = TimeSpan.FromMilliseconds(400) };
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says(new string('z', 60))) { ChunkDelay = TimeSpan.FromMilliseconds(10), PrefillDelay = TimeSpan.FromMilliseconds(400) };
         var client = Scripted.Client(model);
 
         using (var duringPrefill = new CancellationTokenSource(TimeSpan.FromMilliseconds(100)))
@@ -194,7 +194,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Twenty_concurrent_requests_all_complete_one_at_a_time()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), r => "reply to " + r.Prompt[^30..^25]) { ChunkDelay = TimeSpan.FromMilliseconds(1), QueueCapacity = 32 };
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), r => "reply to " + r.Prompt[^30..^25]) { ChunkDelay = TimeSpan.FromMilliseconds(1), QueueCapacity = 32 };
         var client = Scripted.Client(model);
 
         var replies = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => client.GetResponseAsync($"question {i:D2}", cancellationToken: Ct)));
@@ -208,7 +208,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task A_full_queue_is_reported_clearly_and_the_queued_requests_still_complete()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("slow reply")) { ChunkDelay = TimeSpan.FromMilliseconds(20), QueueCapacity = 2 };
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("slow reply")) { ChunkDelay = TimeSpan.FromMilliseconds(20), QueueCapacity = 2 };
         var client = Scripted.Client(model);
 
         var running = client.GetResponseAsync("one", cancellationToken: Ct);
@@ -226,7 +226,7 @@ public sealed class ChatClientTests
     public async Task A_malformed_tool_call_comes_back_as_text_with_a_warning()
     {
         var logs = new ListLoggerProvider();
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \n</tool_call>"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \n</tool_call>"));
         var client = Scripted.Client(model, logs);
         var tool = AIFunctionFactory.Create((string city) => city, "get_weather");
 
@@ -244,7 +244,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Arguments_that_are_not_a_json_object_come_back_as_text()
     {
-        var model = new ScriptedLanguageModel(new Llama31FormatTemplate(), Scripted.Says("{\"name\": \"get_weather\", \"parameters\": [1, 2]}"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.Llama31(), Scripted.Says("{\"name\": \"get_weather\", \"parameters\": [1, 2]}"));
         var client = Scripted.Client(model);
 
         var response = await client.GetResponseAsync("Weather?", new ChatOptions { Tools = [AIFunctionFactory.Create((string city) => city, "get_weather")] }, Ct);
@@ -261,7 +261,7 @@ public sealed class ChatClientTests
         string call = family == "llama"
             ? "{\"name\": \"get_weather\", \"parameters\": {\"city\": \"Paris\"}}"
             : "Let me check.\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>";
-        var model = new ScriptedLanguageModel(family == "llama" ? new Llama31FormatTemplate() : new ChatMlFormatTemplate(), Scripted.Says(call));
+        var model = new ScriptedLanguageModel(family == "llama" ? RecordingTemplate.Llama31() : RecordingTemplate.Qwen(), Scripted.Says(call));
         var client = Scripted.Client(model);
         var options = new ChatOptions { Tools = [AIFunctionFactory.Create((string city) => city, "get_weather", "Gets the weather")] };
 
@@ -287,7 +287,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Tool_results_become_tool_turns_named_after_their_call()
     {
-        var template = new ChatMlFormatTemplate();
+        var template = RecordingTemplate.ChatMl();
         var model = new ScriptedLanguageModel(template, Scripted.Says("It is sunny."));
         var client = Scripted.Client(model);
         List<ChatMessage> history =
@@ -300,14 +300,14 @@ public sealed class ChatClientTests
         await client.GetResponseAsync(history, new ChatOptions { Tools = [AIFunctionFactory.Create((string city) => city, "get_weather")] }, Ct);
 
         string prompt = model.Requests.Single().Prompt;
-        Assert.Contains("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}\n</tool_call>", prompt);
+        Assert.Contains("<|im_start|>assistant\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call><|im_end|>", prompt);
         Assert.Contains("<tool_response>\nsunny, 22 degrees\n</tool_response>", prompt);
     }
 
     [Fact]
     public async Task Require_any_asks_for_a_tool_call_and_none_offers_no_tools()
     {
-        var template = new Llama31FormatTemplate();
+        var template = RecordingTemplate.Llama31();
         var model = new ScriptedLanguageModel(template, Scripted.Says("ok"));
         var client = Scripted.Client(model);
         var tool = AIFunctionFactory.Create((string city) => city, "get_weather");
@@ -324,7 +324,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Json_response_format_asks_for_json_and_retries_once_with_the_parser_message()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), r => r.Prompt.Contains("not valid JSON") ? "```json\n{\"city\": \"Paris\"}\n```" : "Sure! Here it is: {city: Paris}");
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), r => r.Prompt.Contains("not valid JSON") ? "```json\n{\"city\": \"Paris\"}\n```" : "Sure! Here it is: {city: Paris}");
         var client = Scripted.Client(model);
 
         var response = await client.GetResponseAsync("Give me the city as JSON.", new ChatOptions { ResponseFormat = ChatResponseFormat.Json }, Ct);
@@ -338,7 +338,7 @@ public sealed class ChatClientTests
     [Fact]
     public async Task Json_that_stays_invalid_fails_with_a_clear_error()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("I cannot do JSON."));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("I cannot do JSON."));
         var client = Scripted.Client(model);
         var schema = JsonDocument.Parse("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}").RootElement;
 
@@ -354,7 +354,7 @@ public sealed class ChatClientTests
     [Fact]
     public void The_client_reports_its_metadata_and_model()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         IChatClient client = Scripted.Client(model);
 
         var metadata = client.GetService<ChatClientMetadata>()!;

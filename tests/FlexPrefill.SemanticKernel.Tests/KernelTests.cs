@@ -16,7 +16,7 @@ public sealed class KernelTests
     [Fact]
     public async Task A_prompt_function_answers_through_the_kernel()
     {
-        var model = new ScriptedLanguageModel(new Llama31FormatTemplate(), Scripted.Says("Paris is the capital of France."));
+        var model = new ScriptedLanguageModel(RecordingTemplate.Llama31(), Scripted.Says("Paris is the capital of France."));
         var kernel = Scripted.Kernel(model);
 
         var result = await kernel.InvokePromptAsync("What is the capital of {{$country}}?", new KernelArguments { ["country"] = "France" }, cancellationToken: Ct);
@@ -28,7 +28,7 @@ public sealed class KernelTests
     [Fact]
     public async Task Chat_history_streams_through_the_chat_completion_service()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("Streaming works fine."));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("Streaming works fine."));
         var kernel = Scripted.Kernel(model);
         var chat = kernel.GetRequiredService<IChatCompletionService>();
         var history = new ChatHistory("You are terse.");
@@ -48,7 +48,7 @@ public sealed class KernelTests
     [Fact]
     public async Task Text_generation_sends_the_prompt_as_a_user_turn()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("generated text"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("generated text"));
         var kernel = Scripted.Kernel(model);
         var text = kernel.GetRequiredService<ITextGenerationService>();
 
@@ -69,8 +69,8 @@ public sealed class KernelTests
     [MemberData(nameof(Families))]
     public async Task Auto_function_calling_invokes_the_plugin_and_answers_with_its_result(string family, bool streaming)
     {
-        IChatTemplate template = family == "llama" ? new Llama31FormatTemplate() : new ChatMlFormatTemplate();
-        string ToolName() => ((dynamic)template).LastTools[0].Name;
+        var template = family == "llama" ? RecordingTemplate.Llama31() : RecordingTemplate.Qwen();
+        string ToolName() => template.LastTools[0].Name;
         var model = new ScriptedLanguageModel(template, r => r.Prompt.Contains("22 degrees and sunny in Paris")
             ? "It is 22 degrees and sunny in Paris."
             : family == "llama"
@@ -107,7 +107,7 @@ public sealed class KernelTests
     [Fact]
     public async Task Auto_function_calling_works_through_a_prompt_function()
     {
-        var template = new Llama31FormatTemplate();
+        var template = RecordingTemplate.Llama31();
         var model = new ScriptedLanguageModel(template, r => r.Prompt.Contains("22 degrees")
             ? "Sunny, 22 degrees."
             : $"{{\"name\": \"{template.LastTools[0].Name}\", \"parameters\": {{\"city\": \"Oslo\"}}}}");
@@ -124,7 +124,7 @@ public sealed class KernelTests
     [Fact]
     public async Task Execution_settings_map_onto_the_engine_through_the_kernel()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         var kernel = Scripted.Kernel(model);
         var settings = new FlexPrefillPromptExecutionSettings
         {
@@ -136,7 +136,7 @@ public sealed class KernelTests
 
         var o = model.Requests.Single().Options;
         Assert.Equal((0.5, 0.8, 20, 3L, 17), (Math.Round(o.Temperature, 5), Math.Round(o.TopP, 5), o.TopK, o.Seed!.Value, o.MaxTokens));
-        Assert.Equal(["###", "<|im_end|>"], o.StopSequences);
+        Assert.Equal(["###", "<|im_end|>", "<|endoftext|>"], o.StopSequences);
         Assert.Equal((0.9, 0.05, 256), (o.FlexPrefill.Gamma, o.FlexPrefill.Tau, o.FlexPrefill.MinBudget));
         Assert.Equal(Inference.Generation.AttentionMode.FlexPrefill, o.Attention);
         var message = result.GetValue<ChatMessageContent>()!;
@@ -147,7 +147,7 @@ public sealed class KernelTests
     [Fact]
     public async Task Settings_written_for_another_connector_work_from_a_prompt_config()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         var kernel = Scripted.Kernel(model);
         var config = PromptTemplateConfig.FromJson("""
             { "template": "Hello", "execution_settings": { "default": { "temperature": 0.3, "max_tokens": 12, "attention": "dense", "flexprefill_gamma": 0.8 } } }
@@ -165,7 +165,7 @@ public sealed class KernelTests
     [Fact]
     public async Task A_chat_client_registered_on_the_kernel_invokes_kernel_functions()
     {
-        var template = new ChatMlFormatTemplate();
+        var template = RecordingTemplate.ChatMl();
         var model = new ScriptedLanguageModel(template, r => r.Prompt.Contains("22 degrees")
             ? "Done."
             : $"<tool_call>\n{{\"name\": \"{template.LastTools[0].Name}\", \"arguments\": {{\"city\": \"Rome\"}}}}\n</tool_call>");

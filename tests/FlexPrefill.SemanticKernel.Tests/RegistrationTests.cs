@@ -19,7 +19,7 @@ public sealed class RegistrationTests
     [Fact]
     public async Task Keyed_services_share_one_model_loaded_once_and_disposed_with_the_container()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         int loads = 0;
         var services = new ServiceCollection();
         services.AddSingleton(new FlexPrefillModelLoader((_, _) => { loads++; return model; }));
@@ -50,7 +50,7 @@ public sealed class RegistrationTests
     [Fact]
     public void A_default_service_id_registers_the_unkeyed_services()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         var kernel = Scripted.Kernel(model);
 
         Assert.IsType<FlexPrefillTextGenerationService>(kernel.GetRequiredService<ITextGenerationService>());
@@ -118,7 +118,7 @@ public sealed class RegistrationTests
     [Fact]
     public async Task Valid_options_start_the_host_without_loading_the_model()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("ok"));
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
         var builder = Host.CreateApplicationBuilder();
         builder.Services.UseModel(model);
         builder.Services.AddFlexPrefillChatCompletion(o => { o.ModelPath = Scripted.ModelFolder; o.Device = "cpu"; });

@@ -11,7 +11,7 @@ public sealed class TelemetryTests
     [Fact]
     public async Task A_request_emits_an_activity_and_the_connectors_metrics()
     {
-        var model = new ScriptedLanguageModel(new ChatMlFormatTemplate(), Scripted.Says("measured")) { ModelId = "telemetry-model" };
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("measured")) { ModelId = "telemetry-model" };
         var client = Scripted.Client(model);
         ConcurrentBag<Activity> activities = [];
         ConcurrentBag<(string Name, double Value, string? Model)> measurements = [];
