@@ -20,8 +20,6 @@ internal static class ChatConversion
     public static List<ChatTurn> ToTurns(IEnumerable<ChatMessage> messages, string? instructions, ILogger logger)
     {
         List<ChatTurn> turns = [];
-        if (!string.IsNullOrEmpty(instructions))
-            turns.Add(new ChatTurn(TurnRole.System, instructions));
 
         Dictionary<string, string> callNames = [];
         foreach (var message in messages)
@@ -68,6 +66,15 @@ internal static class ChatConversion
                 turns.Add(new ChatTurn(role, text.ToString()) { ToolCalls = calls });
             else
                 turns.Add(new ChatTurn(role, text.ToString()));
+        }
+
+        // Templates read one leading system turn: the options' instructions join it rather than precede it.
+        if (!string.IsNullOrEmpty(instructions))
+        {
+            if (turns.Count > 0 && turns[0].Role == TurnRole.System)
+                turns[0] = turns[0] with { Content = instructions + "\n\n" + turns[0].Content };
+            else
+                turns.Insert(0, new ChatTurn(TurnRole.System, instructions));
         }
         return turns;
     }

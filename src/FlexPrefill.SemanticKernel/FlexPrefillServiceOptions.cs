@@ -41,8 +41,12 @@ public sealed class FlexPrefillServiceOptions
     /// <summary>Requests that may wait for the inference thread; one more is refused with <c>InferenceQueueFullException</c>.</summary>
     public int QueueCapacity { get; set; } = 16;
 
-    /// <summary>Memory budget of the prefix KV cache in bytes (least recently used evicted first); 0 disables; null keeps the engine's default.</summary>
-    public long? PrefixCacheBytes { get; set; }
+    /// <summary>
+    /// Device memory in bytes kept for the KV caches of earlier prompts, so that a prompt starting with the same tokens
+    /// (the same document, a new question) prefills only what is new; least recently used first out; 0 disables.
+    /// Default 2 GiB (a 32K-token prompt of an 8B Llama with a bf16 cache takes 4 GiB: raise it for long documents).
+    /// </summary>
+    public long PrefixCacheBytes { get; set; } = 2L << 30;
 
     /// <summary>Output tokens of a request that sets no <c>max_tokens</c> (capped to the context left).</summary>
     public int MaxOutputTokens { get; set; } = 512;

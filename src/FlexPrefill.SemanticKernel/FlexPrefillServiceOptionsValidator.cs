@@ -30,7 +30,7 @@ internal sealed class FlexPrefillServiceOptionsValidator : IValidateOptions<Flex
             failures.Add($"{S}:MinBudget is {o.MinBudget}; it must be ≥ 0");
         if (o.QueueCapacity < 1)
             failures.Add($"{S}:QueueCapacity is {o.QueueCapacity}; it must be ≥ 1");
-        if (o.PrefixCacheBytes is < 0)
+        if (o.PrefixCacheBytes < 0)
             failures.Add($"{S}:PrefixCacheBytes is {o.PrefixCacheBytes}; it must be ≥ 0 (0 disables the prefix cache)");
         if (o.MaxOutputTokens < 1)
             failures.Add($"{S}:MaxOutputTokens is {o.MaxOutputTokens}; it must be ≥ 1");

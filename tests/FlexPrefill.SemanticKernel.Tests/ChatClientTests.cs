@@ -68,6 +68,19 @@ public sealed class ChatClientTests
     }
 
     [Fact]
+    public async Task Instructions_join_the_leading_system_turn()
+    {
+        var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));
+        var client = Scripted.Client(model);
+
+        await client.GetResponseAsync([new ChatMessage(ChatRole.System, "Be brief."), new ChatMessage(ChatRole.User, "Hi")], new ChatOptions { Instructions = "Answer in French." }, Ct);
+        await client.GetResponseAsync([new ChatMessage(ChatRole.User, "Hi")], new ChatOptions { Instructions = "Answer in French." }, Ct);
+
+        Assert.StartsWith("<|im_start|>system\nAnswer in French.\n\nBe brief.<|im_end|>\n<|im_start|>user\nHi", model.Requests[0].Prompt);
+        Assert.StartsWith("<|im_start|>system\nAnswer in French.<|im_end|>\n<|im_start|>user\nHi", model.Requests[1].Prompt);
+    }
+
+    [Fact]
     public async Task Chat_options_reach_the_engine()
     {
         var model = new ScriptedLanguageModel(RecordingTemplate.ChatMl(), Scripted.Says("ok"));

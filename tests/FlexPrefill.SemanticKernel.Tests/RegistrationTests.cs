@@ -74,7 +74,7 @@ public sealed class RegistrationTests
 
         Assert.Equal((Scripted.ModelFolder, "cuda:1", "float16", 32768), (o.ModelPath, o.Device, o.DType, o.MaxContextTokens!.Value));
         Assert.Equal(Inference.Generation.AttentionMode.Dense, o.Attention);
-        Assert.Equal((0.9, 0.05, 512, 8, 1L << 30, 300), (o.Gamma, o.Tau, o.MinBudget, o.QueueCapacity, o.PrefixCacheBytes!.Value, o.MaxOutputTokens));
+        Assert.Equal((0.9, 0.05, 512, 8, 1L << 30, 300), (o.Gamma, o.Tau, o.MinBudget, o.QueueCapacity, o.PrefixCacheBytes, o.MaxOutputTokens));
     }
 
     [Fact]
