@@ -11,6 +11,10 @@ bash eng/fetch-data.sh "$FLEXPREFILL_DATA" >/dev/null || { echo "fetching test d
 dotnet build FlexPrefill.SemanticKernel.sln -c "$config" -nologo -clp:ErrorsOnly || { echo "build failed"; exit 1; }
 
 passed=0 failed=0 skipped=0 status=0
+if [ -f native/CMakeLists.txt ]; then
+  # Built before the .NET tests: FlexPrefill.Native.Tests load native/build-test/libflexprefill.so (ctest runs below).
+  cmake -S native -B native/build-test -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build native/build-test -j2 >/dev/null || status=1
+fi
 for proj in tests/*/*.Tests.csproj; do
   name=$(basename "$proj" .csproj)
   exe=$(dirname "$proj")/bin/$config/net10.0/$name

@@ -104,6 +104,9 @@ FLEXPREFILL_API const char* flexprefill_last_error(void);
 /* Library version, e.g. "0.1.0 (cuda sm_90a,sm_80)" or "0.1.0 (no cuda)". */
 FLEXPREFILL_API const char* flexprefill_version(void);
 
+/* sizeof(flexprefill_params) and sizeof(flexprefill_head_info): lets a binding check its mirror of the structs. */
+FLEXPREFILL_API void flexprefill_abi_sizes(int32_t* params_bytes, int32_t* head_info_bytes);
+
 /* 1 when built with CUDA and a device is visible, else 0 (never fails). */
 FLEXPREFILL_API int32_t flexprefill_cuda_available(void);
 

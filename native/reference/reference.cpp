@@ -145,7 +145,7 @@ Selection select(const Problem& p, const std::vector<std::vector<double>>* verti
         hs.js = js_distance(est, vb);
         const bool qa = p.tau > 0 && hs.js < p.tau;
         hs.pattern = qa ? QueryAware : VerticalSlash;
-        if (qa) kv = ks = std::min(mb, cap);
+        if (qa) kv = ks = std::max(1, std::min(mb, cap)); // the forced entries stay even when min_budget is 0
         hs.kv = kv;
         hs.ks = ks;
         const auto vsel = top_k_forced(vb, kv);

@@ -167,6 +167,11 @@ const char* flexprefill_version(void) {
     return v.c_str();
 }
 
+void flexprefill_abi_sizes(int32_t* params_bytes, int32_t* head_info_bytes) {
+    if (params_bytes) *params_bytes = (int32_t)sizeof(flexprefill_params);
+    if (head_info_bytes) *head_info_bytes = (int32_t)sizeof(flexprefill_head_info);
+}
+
 int32_t flexprefill_cuda_available(void) { return cuda_available() ? 1 : 0; }
 
 flexprefill_status flexprefill_workspace_size(const flexprefill_params* p, uint64_t* bytes) {

@@ -26,6 +26,12 @@ TEST(defaults_match_the_paper) {
     CHECK(p.gamma == 0.95f && p.tau == 0.1f && p.mode == FLEXPREFILL_MODE_AUTO);
 }
 
+TEST(struct_sizes_are_those_the_bindings_mirror) {
+    int32_t params = 0, heads = 0;
+    flexprefill_abi_sizes(&params, &heads);
+    CHECK(params == 192 && heads == 48);
+}
+
 TEST(invalid_parameters_are_rejected_with_a_message_naming_them) {
     uint64_t bytes = 0;
     auto p = base(4096, 4096);

@@ -217,7 +217,7 @@ __global__ void __launch_bounds__(THREADS) select_kernel(SelectArgs a) {
     kv = min(max(kv, a.mb), a.cap);
     ks = min(max(ks, a.mb), a.cap);
     const bool qa = a.query_aware && dist < (double)a.tau;
-    if (qa) kv = ks = min(a.mb, a.cap);
+    if (qa) kv = ks = max(1, min(a.mb, a.cap)); // the forced entries stay even when min_budget is 0
 
     for (int c = threadIdx.x; c < nb; c += THREADS) {
         const double sv = c == 0 ? INFINITY : vb[c], ss = c == 0 ? INFINITY : sb[c];

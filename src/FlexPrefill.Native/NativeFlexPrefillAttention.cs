@@ -1,0 +1,229 @@
+using FlexPrefill.Inference.Attention;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlexPrefill.Native;
+
+/// <summary>
+/// FlexPrefill on libflexprefill's CUDA kernels (estimate, select, CSR and block-sparse attention in one native call
+/// on raw device pointers, the default stream). Calls the kernels do not cover (CPU tensors, dtypes other than bf16,
+/// batch &gt; 1, head dims other than 64/128, block sizes other than 64/128, or the paper's query-aware-only variant) run
+/// on the managed reference <see cref="FlexPrefillAttention"/> with the same options, so the backend is usable for
+/// any call.
+/// </summary>
+public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
+{
+    readonly FlexPrefillAttention _managed;
+    readonly object _gate = new();
+    Tensor? _workspace;
+
+    /// <summary>Loads the library and creates the backend.</summary>
+    /// <param name="options">γ, τ, budgets, block size (validated here).</param>
+    /// <param name="libraryPath">libflexprefill.so; null for FLEXPREFILL_NATIVE or the default search.</param>
+    /// <exception cref="FlexPrefillException">The library is missing or does not match this binding.</exception>
+    public NativeFlexPrefillAttention(FlexPrefillOptions options, string? libraryPath = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options.Validate();
+        LibraryPath = NativeLibraryLoader.Load(libraryPath);
+        _managed = new FlexPrefillAttention(options);
+    }
+
+    /// <summary>True when libflexprefill loads and sees a CUDA device (never throws): use it to pick this backend.</summary>
+    /// <param name="libraryPath">As for the constructor.</param>
+    public static bool IsAvailable(string? libraryPath = null) => NativeLibraryLoader.IsAvailable(libraryPath);
+
+    /// <summary>The validated options.</summary>
+    public FlexPrefillOptions Options { get; }
+
+    /// <summary>Where the library was loaded from.</summary>
+    public string LibraryPath { get; }
+
+    /// <inheritdoc />
+    public string Name => "flexprefill-native";
+
+    /// <inheritdoc />
+    public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionCall call)
+    {
+        var (output, lse) = ForwardWithLse(q, k, v, call);
+        lse.Dispose();
+        return output;
+    }
+
+    /// <summary>Like <see cref="Forward"/>, and also returns the log-sum-exp of every query row.</summary>
+    /// <param name="q">Queries after RoPE: [B, Hq, S, D].</param>
+    /// <param name="k">Keys after RoPE: [B, Hkv, T, D], T ≥ S.</param>
+    /// <param name="v">Values: [B, Hkv, T, D].</param>
+    /// <param name="call">Layer and the statistics sink.</param>
+    /// <returns>Output [B, Hq, S, D] in q's dtype and LSE [B, Hq, S] (natural log, fp32).</returns>
+    public (Tensor Output, Tensor Lse) ForwardWithLse(Tensor q, Tensor k, Tensor v, AttentionCall call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        if (UnsupportedReason(q, k, v) is not null) return _managed.ForwardWithLse(q, k, v, call);
+        using var scope = NewDisposeScope();
+        var qc = Aligned(q);
+        var kc = Aligned(k);
+        var vc = Aligned(v);
+        long hq = q.shape[1], s = q.shape[2], d = q.shape[3];
+        var output = empty([1, hq, s, d], q.dtype, q.device);   // [B, Hq, S, D]
+        var lse = empty([1, hq, s], ScalarType.Float32, q.device); // [B, Hq, S]
+        lock (_gate)
+        {
+            var p = Describe(qc, kc, vc, output, lse);
+            var status = NativeMethods.Forward(p);
+            if (status == FlexPrefillStatus.Unsupported)
+            {
+                var (o, l) = _managed.ForwardWithLse(q, k, v, call);
+                return (o.MoveToOuterDisposeScope(), l.MoveToOuterDisposeScope());
+            }
+            NativeMethods.Check(status);
+            if (call.Statistics is { } statistics) Record(p, call.Layer, statistics);
+        }
+        return (output.MoveToOuterDisposeScope(), lse.MoveToOuterDisposeScope());
+    }
+
+    /// <summary>
+    /// The native block selection of one call without attention (estimate, select, CSR), copied to the host: per
+    /// query head its pattern, JS distance and CSR over the existing query block rows. For comparisons with
+    /// <see cref="FlexPrefillAttention.Select"/>.
+    /// </summary>
+    /// <param name="q">Queries after RoPE: [1, Hq, S, D], bf16 on CUDA.</param>
+    /// <param name="k">Keys after RoPE: [1, Hkv, T, D], bf16 on CUDA.</param>
+    /// <exception cref="NotSupportedException">The call is one the kernels do not cover.</exception>
+    public IReadOnlyList<NativeHeadSelection> Select(Tensor q, Tensor k)
+    {
+        if (UnsupportedReason(q, k, k) is { } reason) throw new NotSupportedException(reason);
+        using var scope = NewDisposeScope();
+        var qc = Aligned(q);
+        var kc = Aligned(k);
+        lock (_gate)
+        {
+            var p = Describe(qc, kc, kc, null, null);
+            NativeMethods.Check(NativeMethods.Select(p));
+            var heads = ReadHeads(p);
+            NativeMethods.Check(NativeMethods.Layout(p, out int rows, out long causal));
+            var result = new NativeHeadSelection[heads.Length];
+            for (int h = 0; h < heads.Length; h++)
+            {
+                var rowPtr = new int[rows + 1];
+                var colIdx = new int[causal];
+                unsafe
+                {
+                    fixed (int* rp = rowPtr, ci = colIdx)
+                        NativeMethods.Check(NativeMethods.ReadCsr(p, h, rp, ci, causal));
+                }
+                result[h] = new NativeHeadSelection(h, ToPattern(heads[h].Pattern), heads[h].JsDistance,
+                    heads[h].VerticalBlocks, heads[h].SlashBands, rowPtr, colIdx[..rowPtr[rows]]);
+            }
+            return result;
+        }
+    }
+
+    /// <summary>Frees the cached device workspace.</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            _workspace?.Dispose();
+            _workspace = null;
+        }
+    }
+
+    /// <summary>Why the kernels cannot run this call (it then runs on the managed reference), or null.</summary>
+    internal string? UnsupportedReason(Tensor q, Tensor k, Tensor v)
+    {
+        ArgumentNullException.ThrowIfNull(q);
+        ArgumentNullException.ThrowIfNull(k);
+        ArgumentNullException.ThrowIfNull(v);
+        if (q.device_type != DeviceType.CUDA || k.device_type != DeviceType.CUDA || v.device_type != DeviceType.CUDA)
+            return "tensors are not on a CUDA device";
+        if (q.dtype != ScalarType.BFloat16 || k.dtype != ScalarType.BFloat16 || v.dtype != ScalarType.BFloat16)
+            return $"dtype {q.dtype}: the kernels take bf16";
+        if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return "q, k and v must be 4-d";
+        if (q.shape[0] != 1) return $"batch {q.shape[0]}: the kernels take batch 1";
+        if (q.shape[3] is not (64 or 128)) return $"head dim {q.shape[3]}: the kernels take 64 or 128";
+        if (Options.BlockSize is not (64 or 128)) return $"block size {Options.BlockSize}: the kernels take 64 or 128";
+        if (!Options.QueryAwareUnionWithVerticalSlash) return "the query-aware-only variant is managed only";
+        return null;
+    }
+
+    // Last dimension contiguous, other strides multiples of 8 elements and 16-byte aligned pointers: what cp.async needs.
+    static Tensor Aligned(Tensor t)
+    {
+        bool ok = t.stride(3) == 1 && t.stride(1) % 8 == 0 && t.stride(2) % 8 == 0 && DevicePointer(t) % 16 == 0;
+        return ok ? t : t.contiguous();
+    }
+
+    static nint DevicePointer(Tensor t) => t.storage<BFloat16>().data_ptr() + (nint)(t.storage_offset() * t.element_size());
+
+    NativeParams Describe(Tensor q, Tensor k, Tensor v, Tensor? output, Tensor? lse)
+    {
+        var p = new NativeParams
+        {
+            Q = DevicePointer(q), K = DevicePointer(k), V = DevicePointer(v),
+            Out = output is null ? 0 : DevicePointer(output),
+            Lse = lse is null ? 0 : lse.storage<float>().data_ptr() + (nint)(lse.storage_offset() * 4),
+            Stream = 0, // the legacy default stream, where TorchSharp's kernels run
+            // q [1, Hq, S, D]: a query row s is dimension 2, a head dimension 1
+            QRowStride = q.stride(2), QHeadStride = q.stride(1),
+            KRowStride = k.stride(2), KHeadStride = k.stride(1),
+            VRowStride = v.stride(2), VHeadStride = v.stride(1),
+            OutRowStride = output?.stride(2) ?? q.shape[3], OutHeadStride = output?.stride(1) ?? q.shape[2] * q.shape[3],
+            LseHeadStride = lse?.stride(1) ?? q.shape[2],
+            Batch = 1, SeqQ = (int)q.shape[2], SeqK = (int)k.shape[2], HeadsQ = (int)q.shape[1], HeadsKv = (int)k.shape[1],
+            HeadDim = (int)q.shape[3], BlockSize = Options.BlockSize, MinBudget = Options.MinBudget,
+            MaxBudget = Options.MaxBudget ?? 0, Mode = (int)NativeMode.Auto, Variant = 0,
+            Gamma = (float)Options.Gamma, Tau = (float)Options.Tau,
+        };
+        NativeMethods.Check(NativeMethods.WorkspaceSize(p, out ulong bytes));
+        if (_workspace is null || (ulong)_workspace.numel() < bytes || _workspace.device_type != q.device_type ||
+            _workspace.device_index != q.device_index)
+        {
+            _workspace?.Dispose();
+            _workspace = empty([(long)Math.Max(bytes, 256UL)], ScalarType.Byte, q.device);
+            _workspace.DetachFromDisposeScope();
+        }
+        p.Workspace = _workspace.storage<byte>().data_ptr();
+        p.WorkspaceBytes = (ulong)_workspace.numel();
+        return p;
+    }
+
+    static NativeHeadInfo[] ReadHeads(in NativeParams p)
+    {
+        var heads = new NativeHeadInfo[p.HeadsQ];
+        unsafe
+        {
+            fixed (NativeHeadInfo* h = heads) NativeMethods.Check(NativeMethods.ReadHeads(p, h));
+        }
+        return heads;
+    }
+
+    static void Record(in NativeParams p, int layer, PrefillStatistics statistics)
+    {
+        var heads = ReadHeads(p); // synchronises the stream: only when someone asked for statistics
+        for (int h = 0; h < heads.Length; h++)
+        {
+            var pattern = ToPattern(heads[h].Pattern);
+            statistics.Add(new HeadStatistics(layer, h, pattern, pattern == AttentionPattern.Dense ? double.NaN : heads[h].JsDistance,
+                heads[h].ComputedBlocks, heads[h].CausalBlocks));
+        }
+    }
+
+    static AttentionPattern ToPattern(int native) => native switch
+    {
+        1 => AttentionPattern.VerticalSlash,
+        2 => AttentionPattern.QueryAware,
+        _ => AttentionPattern.Dense,
+    };
+}
+
+/// <summary>One head of a native block selection (see <see cref="NativeFlexPrefillAttention.Select"/>).</summary>
+/// <param name="Head">Query head.</param>
+/// <param name="Pattern">Pattern chosen.</param>
+/// <param name="JsDistance">sqrt(JS) between the estimated and the true block distribution (NaN when dense).</param>
+/// <param name="VerticalBlocks">K_v after clamping.</param>
+/// <param name="SlashBands">K_s after clamping.</param>
+/// <param name="RowPtr">CSR row pointers over the existing query block rows [rows + 1].</param>
+/// <param name="ColIdx">Key blocks per row, ascending.</param>
+public sealed record NativeHeadSelection(int Head, AttentionPattern Pattern, double JsDistance, int VerticalBlocks, int SlashBands,
+    IReadOnlyList<int> RowPtr, IReadOnlyList<int> ColIdx);

@@ -1,0 +1,52 @@
+using System.Runtime.InteropServices;
+
+namespace FlexPrefill.Native;
+
+/// <summary>
+/// P/Invoke declarations of libflexprefill. The name "flexprefill" is resolved by <see cref="NativeLibraryLoader"/>
+/// (an explicit path, FLEXPREFILL_NATIVE, or the default search).
+/// </summary>
+internal static partial class NativeMethods
+{
+    internal const string Library = "flexprefill";
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_last_error")]
+    internal static partial nint LastError();
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_version")]
+    internal static partial nint Version();
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_abi_sizes")]
+    internal static partial void AbiSizes(out int paramsBytes, out int headInfoBytes);
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_cuda_available")]
+    internal static partial int CudaAvailable();
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_workspace_size")]
+    internal static partial FlexPrefillStatus WorkspaceSize(in NativeParams p, out ulong bytes);
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_is_dense")]
+    internal static partial FlexPrefillStatus IsDense(in NativeParams p, out int dense);
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_forward")]
+    internal static partial FlexPrefillStatus Forward(in NativeParams p);
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_select")]
+    internal static partial FlexPrefillStatus Select(in NativeParams p);
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_layout")]
+    internal static partial FlexPrefillStatus Layout(in NativeParams p, out int rows, out long causalBlocks);
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_read_heads")]
+    internal static unsafe partial FlexPrefillStatus ReadHeads(in NativeParams p, NativeHeadInfo* heads);
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_read_csr")]
+    internal static unsafe partial FlexPrefillStatus ReadCsr(in NativeParams p, int head, int* rowPtr, int* colIdx, long colCapacity);
+
+    /// <summary>Throws <see cref="FlexPrefillException"/> with the library's message unless <paramref name="status"/> is Ok.</summary>
+    internal static void Check(FlexPrefillStatus status)
+    {
+        if (status != FlexPrefillStatus.Ok)
+            throw new FlexPrefillException(status, $"libflexprefill: {Marshal.PtrToStringUTF8(LastError())}");
+    }
+}
