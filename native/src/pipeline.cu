@@ -7,7 +7,6 @@
 #include "kernels/select.cuh"
 #include "kernels/sparse_attention.cuh"
 
-#include <cuda_runtime.h>
 #include <cmath>
 
 namespace flexprefill {
@@ -52,9 +51,9 @@ flexprefill_status launch_probe(const flexprefill_params& p, const Layout& L, cu
     FP_CUDA(allow_smem(probe_kernel<D, WARPS, true>, smem));
     FP_CUDA(cudaMemsetAsync(a.slash, 0, sizeof(float) * (size_t)L.Hq * L.T, st));
     const dim3 grid(L.Hq, L.nsplit);
-    probe_kernel<D, WARPS, false><<<grid, WARPS * 32, smem, st>>>(a);
+    launch(probe_kernel<D, WARPS, false>, grid, WARPS * 32, smem, st, a);
     FP_LAUNCHED("probe pass 1");
-    probe_kernel<D, WARPS, true><<<grid, WARPS * 32, smem, st>>>(a);
+    launch(probe_kernel<D, WARPS, true>, grid, WARPS * 32, smem, st, a);
     FP_LAUNCHED("probe pass 2");
     return FLEXPREFILL_OK;
 }
@@ -77,14 +76,14 @@ flexprefill_status launch_attention(const flexprefill_params& p, const Layout& L
     a.scale_log2 = kLog2e / std::sqrt((float)D);
     constexpr int smem = attn_smem_bytes<D, WARPS>();
     FP_CUDA(allow_smem(sparse_attention_kernel<D, WARPS, MIN_BLOCKS>, smem));
-    sparse_attention_kernel<D, WARPS, MIN_BLOCKS><<<(unsigned)L.rows * L.Hq, WARPS * 32, smem, st>>>(a);
+    launch(sparse_attention_kernel<D, WARPS, MIN_BLOCKS>, (unsigned)L.rows * L.Hq, WARPS * 32, smem, st, a);
     FP_LAUNCHED("sparse attention");
     return FLEXPREFILL_OK;
 }
 
 template <int D>
 flexprefill_status launch_mean(const flexprefill_params& p, cudaStream_t st, MeanArgs a, dim3 grid) {
-    mean_rows_kernel<D><<<grid, D, 0, st>>>(a);
+    launch(mean_rows_kernel<D>, grid, D, 0, st, a);
     FP_LAUNCHED("mean rows");
     return FLEXPREFILL_OK;
 }
@@ -99,7 +98,7 @@ flexprefill_status cover(const flexprefill_params& p, cudaStream_t st, CoverArgs
     a.chunk = (int)((a.n + chunks - 1) / chunks);
     for (int pass = -1; pass < 8; pass++) {
         a.pass = pass;
-        cover_pass_kernel<kThreads><<<dim3(chunks, instances), kThreads, 0, st>>>(a);
+        launch(cover_pass_kernel<kThreads>, dim3(chunks, instances), kThreads, 0, st, a);
         FP_LAUNCHED("cover pass");
     }
     return FLEXPREFILL_OK;
@@ -142,7 +141,7 @@ flexprefill_status select_stage(const flexprefill_params& p, const Layout& L, cu
     sa.T = L.T; sa.bs = L.bs; sa.nb = L.nb; sa.mb = L.mb; sa.cap = L.cap; sa.G = L.G; sa.D = L.D;
     sa.tau = p.tau; sa.query_aware = L.query_aware;
     FP_CUDA(allow_smem(select_kernel<1024>, L.nb));
-    select_kernel<1024><<<L.Hq, 1024, L.nb, st>>>(sa);
+    launch(select_kernel<1024>, L.Hq, 1024, L.nb, st, sa);
     FP_LAUNCHED("select");
 
     float* map = nullptr;
@@ -153,8 +152,8 @@ flexprefill_status select_stage(const flexprefill_params& p, const Layout& L, cu
         map = at<float>(p, L.off_qamap);
         QaMapArgs qa{at<float>(p, L.off_qbar), sa.kbar, map, heads, L.r0, L.rows, L.nb, L.G, scale};
         const dim3 grid((L.rows + 7) / 8, L.Hq);
-        if (L.D == 64) qa_map_kernel<64><<<grid, 256, 0, st>>>(qa);
-        else qa_map_kernel<128><<<grid, 256, 0, st>>>(qa);
+        if (L.D == 64) launch(qa_map_kernel<64>, grid, 256, 0, st, qa);
+        else launch(qa_map_kernel<128>, grid, 256, 0, st, qa);
         FP_LAUNCHED("query-aware map");
         CoverArgs cq = ca;
         cq.base0 = cq.base1 = map;
@@ -168,7 +167,7 @@ flexprefill_status select_stage(const flexprefill_params& p, const Layout& L, cu
     CsrArgs cs{sa.vsel, sa.dsel, map, heads, at<int32_t>(p, L.off_rowptr), at<int32_t>(p, L.off_colidx),
                L.r0, L.rows, L.nb, L.causal};
     FP_CUDA(allow_smem(csr_kernel<1024>, 2 * L.nb));
-    csr_kernel<1024><<<L.Hq, 1024, 2 * L.nb, st>>>(cs);
+    launch(csr_kernel<1024>, L.Hq, 1024, 2 * L.nb, st, cs);
     FP_LAUNCHED("csr");
     return FLEXPREFILL_OK;
 }
@@ -190,7 +189,7 @@ flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bo
     cudaStream_t st = static_cast<cudaStream_t>(p.stream);
     cudaGetLastError(); // clear a stale error from an earlier, unrelated launch
     if (L.dense) {
-        dense_heads_kernel<<<(L.Hq + 127) / 128, 128, 0, st>>>(at<flexprefill_head_info>(p, L.off_heads), L.Hq, L.causal);
+        launch(dense_heads_kernel, (L.Hq + 127) / 128, 128, 0, st, at<flexprefill_head_info>(p, L.off_heads), L.Hq, L.causal);
         FP_LAUNCHED("dense heads");
     } else if (auto s = select_stage(p, L, st)) {
         return s;

@@ -6,8 +6,12 @@
 // same banks (rows are a multiple of 128 bytes apart); with it they land in 8 different 16-byte bank groups.
 #pragma once
 #include "../internal.h"
-#include <cuda_bf16.h>
 #include <cstdint>
+#ifndef FLEXPREFILL_EMULATE
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+#define FP_DYNAMIC_SMEM(name) extern __shared__ __align__(128) unsigned char name[]
+#endif
 
 namespace flexprefill {
 
@@ -19,6 +23,32 @@ __device__ __forceinline__ int tile_offset(int row, int chunk) { // in bf16 elem
     return row * D + ((chunk ^ (row & 7)) << 3);
 }
 
+// Launches kernel<<<grid, block, smem, stream>>>(args...) (or runs it on the SIMT emulator, emu/emu.h).
+template <typename... KArgs, typename... Args>
+inline void launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, Args... args) {
+#ifdef FLEXPREFILL_EMULATE
+    (void)stream;
+    emu::launch(grid, block, smem, [&] { kernel(args...); });
+#else
+    kernel<<<grid, block, smem, stream>>>(args...);
+#endif
+}
+
+#ifdef FLEXPREFILL_EMULATE
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) { emu::cp_async16(smem, gmem, src_bytes); }
+__device__ __forceinline__ void cp_async_commit() { emu::cp_async_commit(); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { emu::cp_async_wait(N); }
+__device__ __forceinline__ void ldmatrix_x4(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3, const void* p) {
+    emu::ldmatrix_x4(r0, r1, r2, r3, p, false);
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t& r0, uint32_t& r1, uint32_t& r2, uint32_t& r3, const void* p) {
+    emu::ldmatrix_x4(r0, r1, r2, r3, p, true);
+}
+__device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    emu::mma_bf16(d, a, b0, b1);
+}
+#else
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
     return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
@@ -49,6 +79,8 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
                  : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
+
+#endif
 
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);

@@ -24,7 +24,7 @@ struct CsrArgs {
 
 template <int THREADS>
 __global__ void __launch_bounds__(THREADS) csr_kernel(CsrArgs a) {
-    extern __shared__ unsigned char sel[]; // vsel [nb], dsel [nb]
+    FP_DYNAMIC_SMEM(sel); // vsel [nb], dsel [nb]
     __shared__ int scan[THREADS / 32];
     __shared__ int carry;
     const int h = blockIdx.x, nb = a.nb, warp = threadIdx.x / 32, lane = threadIdx.x % 32;

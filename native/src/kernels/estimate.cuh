@@ -42,7 +42,7 @@ constexpr int probe_smem_bytes(int split_len) {
 template <int D, int WARPS, bool SECOND>
 __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
     constexpr int THREADS = WARPS * 32, P = WARPS * 16;
-    extern __shared__ __align__(128) unsigned char smem[];
+    FP_DYNAMIC_SMEM(smem);
     __nv_bfloat16* qtile = reinterpret_cast<__nv_bfloat16*>(smem);
     __nv_bfloat16* ktile = qtile + P * D; // two buffers of 64 x D
     float* slash_acc = reinterpret_cast<float*>(ktile + 2 * 64 * D);

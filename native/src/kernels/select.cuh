@@ -177,7 +177,7 @@ struct SelectArgs {
 
 template <int THREADS>
 __global__ void __launch_bounds__(THREADS) select_kernel(SelectArgs a) {
-    extern __shared__ unsigned char bsel[]; // [nb] selected bands
+    FP_DYNAMIC_SMEM(bsel); // [nb] selected bands
     __shared__ double red[32];
     const int h = blockIdx.x, kvh = h / a.G, nb = a.nb;
     double* vb = a.pooled + (int64_t)h * 3 * nb;

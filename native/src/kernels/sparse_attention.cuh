@@ -41,7 +41,7 @@ constexpr int attn_smem_bytes() { return (WARPS * 16 * D + 4 * 64 * D) * 2; }
 template <int D, int WARPS, int MIN_BLOCKS>
 __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) sparse_attention_kernel(AttnArgs a) {
     constexpr int THREADS = WARPS * 32, BM = WARPS * 16, TPB = BM / 64; // tiles per key block (bs == BM)
-    extern __shared__ __align__(128) unsigned char smem[];
+    FP_DYNAMIC_SMEM(smem);
     __nv_bfloat16* qtile = reinterpret_cast<__nv_bfloat16*>(smem);
     __nv_bfloat16* ktile = qtile + BM * D; // 2 x 64 x D
     __nv_bfloat16* vtile = ktile + 2 * 64 * D;
