@@ -16,9 +16,6 @@ internal static class BlockSparseAttention
     /// <summary>Scores held at once per step, in floats (16 MB).</summary>
     const long ScoreBudget = 1L << 22;
 
-    /// <summary>Key position given to the empty slots of a short row: after every query, so the mask drops it.</summary>
-    const long EmptySlot = int.MaxValue;
-
     /// <summary>
     /// Attention of the S queries over the selected blocks, masked by absolute position (key ≤ query) wherever a block
     /// reaches past a query (the diagonal, a partial last block, the first row of a chunk).
@@ -39,18 +36,21 @@ internal static class BlockSparseAttention
         using var scope = NewDisposeScope();
         var output = empty(batch, hq, s, d, ScalarType.Float32, q.device);
         var lse = empty(batch, hq, s, ScalarType.Float32, q.device);
+        // inside a diagonal block key j is after query i exactly when j > i
+        var diagonalBias = zeros(bs, bs, ScalarType.Float32, q.device).masked_fill_(ones(bs, bs, ScalarType.Bool, q.device).triu(1), float.NegativeInfinity);
         for (long b = 0; b < batch; b++)
             for (long g = 0; g < hkv; g++)
             {
                 using var kvScope = NewDisposeScope();
-                // keys and values padded to whole blocks: [nb·bs, D]
+                // keys padded to whole blocks [nb·bs, D]; values too, with a column of ones appended [nb·bs, D+1]
                 var kp = nn.functional.pad(k[b, g].to(ScalarType.Float32), [0, 0, 0, tail]);
-                var vp = nn.functional.pad(v[b, g].to(ScalarType.Float32), [0, 0, 0, tail]);
+                var values = v[b, g].to(ScalarType.Float32);
+                var vp1 = nn.functional.pad(cat([values, ones(values.shape[0], 1, ScalarType.Float32, q.device)], 1), [0, 0, 0, tail]);
                 for (long h = g * group; h < (g + 1) * group; h++)
                 {
-                    // queries padded so that row i is query block r0 + i: [Rows, bs, D]
-                    var qp = nn.functional.pad(q[b, h].to(ScalarType.Float32), [0, 0, lead, tail]).view(grid.Rows, bs, d);
-                    var (o, l) = AttendRows(qp, kp, vp, selection[(int)b, (int)h], grid, scale);
+                    // queries scaled by 1/sqrt(D) and padded so that row i is query block r0 + i: [Rows, bs, D]
+                    var qp = nn.functional.pad(q[b, h].to(ScalarType.Float32) * scale, [0, 0, lead, tail]).view(grid.Rows, bs, d);
+                    var (o, l) = AttendRows(qp, kp, vp1, diagonalBias, selection[(int)b, (int)h], grid);
                     output[b, h].copy_(o.narrow(0, lead, s));
                     lse[b, h].copy_(l.narrow(0, lead, s));
                 }
@@ -58,56 +58,62 @@ internal static class BlockSparseAttention
         return (output.to(q.dtype).MoveToOuterDisposeScope(), lse.MoveToOuterDisposeScope());
     }
 
-    /// <summary>One head: qp [Rows, bs, D], kp/vp [nb·bs, D] → output [Rows·bs, D] and LSE [Rows·bs] (padded rows included).</summary>
-    static (Tensor Output, Tensor Lse) AttendRows(Tensor qp, Tensor kp, Tensor vp, HeadSelection head, BlockGrid grid, double scale)
+    /// <summary>
+    /// One head: qp [Rows, bs, D] (scaled), kp [nb·bs, D], vp1 [nb·bs, D+1] (values with a column of ones, so that the same matmul
+    /// also sums the softmax weights) → output [Rows·bs, D] and LSE [Rows·bs], padded query rows included.
+    /// Only the diagonal block needs the causal mask: a block left of the diagonal lies wholly before every query of its
+    /// row, and the padding after T exists only in the last block, which is a diagonal one. The diagonal goes first, so
+    /// the running maximum is finite from the start (every query sees the first key of its own block).
+    /// </summary>
+    static (Tensor Output, Tensor Lse) AttendRows(Tensor qp, Tensor kp, Tensor vp1, Tensor diagonalBias, HeadSelection head, BlockGrid grid)
     {
-        int bs = grid.BlockSize, rows = grid.Rows;
+        int bs = grid.BlockSize, rows = grid.Rows, r0 = grid.FirstRow;
         long d = qp.shape[2];
         var rowPtr = head.RowPtrArray;
         var colIdx = head.ColIdxArray;
-        int widest = Enumerable.Range(0, rows).Max(i => rowPtr[i + 1] - rowPtr[i]);
-        int step = Math.Min(widest, KeyBlocksPerStep);
+        // off-diagonal blocks of row i: colIdx[rowPtr[i] .. rowPtr[i+1] - 1) (the diagonal is the last, columns ascend)
+        int widest = Enumerable.Range(0, rows).Max(i => rowPtr[i + 1] - rowPtr[i] - 1);
+        int step = Math.Clamp(widest, 1, KeyBlocksPerStep);
         int rowsPerChunk = (int)Math.Clamp(ScoreBudget / ((long)bs * step * bs), 1, rows);
         var offsets = arange(bs, ScalarType.Int64, qp.device);
-        long lastKey = (long)grid.NumBlocks * bs - 1;
         var outputs = new List<Tensor>();
         var lses = new List<Tensor>();
         for (int ra = 0; ra < rows; ra += rowsPerChunk)
         {
             int nr = Math.Min(rowsPerChunk, rows - ra);
             var qc = qp.narrow(0, ra, nr); // [nr, bs, D]
-            var qpos = arange((long)(grid.FirstRow + ra) * bs, (long)(grid.FirstRow + ra + nr) * bs, ScalarType.Int64, qp.device).view(nr, bs, 1);
-            var m = full(nr, bs, 1, float.NegativeInfinity, ScalarType.Float32, qp.device);
-            var l = zeros(nr, bs, 1, ScalarType.Float32, qp.device);
-            var acc = zeros(nr, bs, d, ScalarType.Float32, qp.device);
-            int chunkWidest = Enumerable.Range(ra, nr).Max(i => rowPtr[i + 1] - rowPtr[i]);
+            var kd = kp.narrow(0, (long)(r0 + ra) * bs, (long)nr * bs).view(nr, bs, d);
+            var vd = vp1.narrow(0, (long)(r0 + ra) * bs, (long)nr * bs).view(nr, bs, d + 1);
+            var scores = bmm(qc, kd.transpose(1, 2)).add_(diagonalBias);
+            var m = scores.amax([-1], keepdim: true);
+            var acc = bmm(scores.sub_(m).exp_(), vd); // [nr, bs, D+1]: weighted values and the weight sum
+            int chunkWidest = Enumerable.Range(ra, nr).Max(i => rowPtr[i + 1] - rowPtr[i] - 1);
             for (int ja = 0; ja < chunkWidest; ja += step)
             {
                 int nj = Math.Min(step, chunkWidest - ja);
-                // first key position of each slot, EmptySlot where a row has fewer blocks: [nr, nj]
+                // first key of each slot, and a -inf bias on the empty slots of shorter rows: [nr, nj]
                 var starts = new long[nr * nj];
+                var bias = new float[nr * nj];
                 for (int i = 0; i < nr; i++)
                     for (int j = 0; j < nj; j++)
                     {
                         int at = rowPtr[ra + i] + ja + j;
-                        starts[i * nj + j] = at < rowPtr[ra + i + 1] ? (long)colIdx[at] * bs : EmptySlot;
+                        bool used = at < rowPtr[ra + i + 1] - 1;
+                        starts[i * nj + j] = used ? (long)colIdx[at] * bs : 0;
+                        bias[i * nj + j] = used ? 0 : float.NegativeInfinity;
                     }
-                var kpos = (tensor(starts, device: qp.device).view(nr, nj, 1) + offsets).view(nr, 1, nj * bs);
-                var gather = kpos.clamp_max(lastKey).flatten();
+                var gather = (tensor(starts, device: qp.device).view(nr, nj, 1) + offsets).view(-1);
+                var slotBias = tensor(bias, device: qp.device).view(nr, 1, nj, 1).expand(nr, 1, nj, bs).reshape(nr, 1, nj * bs);
                 var kg = kp.index_select(0, gather).view(nr, nj * bs, d);
-                var vg = vp.index_select(0, gather).view(nr, nj * bs, d);
-                var scores = bmm(qc, kg.transpose(1, 2)).mul_(scale).masked_fill_(kpos.gt(qpos), float.NegativeInfinity);
+                var vg = vp1.index_select(0, gather).view(nr, nj * bs, d + 1);
+                scores = bmm(qc, kg.transpose(1, 2)).add_(slotBias);
                 var mNew = maximum(m, scores.amax([-1], keepdim: true));
-                var mSafe = mNew.masked_fill(mNew.isinf(), 0); // a row that saw nothing yet keeps m = -inf
-                var p = (scores - mSafe).exp_();
-                var alpha = (m - mSafe).exp_();
-                l = l * alpha + p.sum(-1, keepdim: true);
-                acc = acc * alpha + bmm(p, vg);
+                acc = acc.mul_((m - mNew).exp_()).add_(bmm(scores.sub_(mNew).exp_(), vg));
                 m = mNew;
             }
-            var mFinal = m.masked_fill(m.isinf(), 0);
-            outputs.Add((acc / l).view(nr * bs, d));
-            lses.Add((mFinal + l.log()).view(nr * bs));
+            var l = acc.narrow(2, d, 1);
+            outputs.Add((acc.narrow(2, 0, d) / l).view(nr * bs, d));
+            lses.Add((m + l.log()).view(nr * bs));
         }
         return (cat(outputs, 0), cat(lses, 0));
     }

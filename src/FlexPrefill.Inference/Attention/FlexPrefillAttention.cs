@@ -100,7 +100,7 @@ public sealed class FlexPrefillAttention : IAttentionBackend
                     // probe: [n, P, D], scaled by 1/sqrt(D)
                     var probe = q[b].narrow(0, first, n).narrow(1, s - probeLength, probeLength).to(ScalarType.Float32) / Math.Sqrt(d);
                     var (vertical, slash) = FlexPrefillSteps.ProbeDistributions(probe, keys);
-                    var estimate = FlexPrefillSteps.EstimatedBlockDistribution(probe, keyMeans);
+                    var estimate = FlexPrefillSteps.EstimatedBlockLogits(probe, keyMeans);
                     var verticals = ToHost(vertical);
                     var slashes = ToHost(slash);
                     var estimates = ToHost(estimate);
@@ -118,15 +118,14 @@ public sealed class FlexPrefillAttention : IAttentionBackend
 
     /// <summary>Steps 3-10 for one head, from its probe marginals and its pooled estimate.</summary>
     HeadSelection SelectHead(int batch, int head, BlockGrid grid, ReadOnlySpan<float> vertical, ReadOnlySpan<float> slash,
-        ReadOnlySpan<float> estimate, Func<float[]> blockCausalScores)
+        ReadOnlySpan<float> estimateLogits, Func<float[]> blockCausalScores)
     {
         int bs = grid.BlockSize, nb = grid.NumBlocks;
         int mb = FlexPrefillSteps.MinBudgetBlocks(Options.MinBudget, bs);
         int cap = FlexPrefillSteps.BudgetCap(nb, Options.MaxBudget, bs);
         var verticalBlocks = FlexPrefillSteps.SumPool(vertical, bs, nb);
         var slashBands = FlexPrefillSteps.SumPool(slash, bs, nb);
-        var estimated = new double[nb];
-        for (int i = 0; i < nb; i++) estimated[i] = estimate[i];
+        var estimated = FlexPrefillSteps.Softmax(estimateLogits);
         double js = FlexPrefillSteps.JsDistance(estimated, verticalBlocks);
         var mask = new bool[grid.Rows * nb];
         AttentionPattern pattern;
@@ -137,8 +136,7 @@ public sealed class FlexPrefillAttention : IAttentionBackend
             kv = ks = 0;
             if (Options.QueryAwareUnionWithVerticalSlash)
             {
-                // the sink block and band 0 stay even when min_budget is 0
-                kv = ks = Math.Max(1, Math.Min(mb, cap));
+                kv = ks = Math.Min(mb, cap);
                 MarkMinimalOrFull(grid, verticalBlocks, slashBands, kv, ks, mask);
             }
             FlexPrefillSteps.MarkQueryAware(grid, blockCausalScores(), Options.Gamma, mask);

@@ -93,8 +93,8 @@ internal static class FlexPrefillSteps
 
     /// <summary>
     /// Step 5: the top <paramref name="k"/> indices of <paramref name="scores"/>, index 0 forced first (score +∞, inside
-    /// the budget), then higher score first, ties → smaller index. k is at least 1: the sink block and band 0 are
-    /// always taken, even when min_budget is 0.
+    /// the budget), then higher score first, ties → smaller index. A budget of 0 (the minimal set of a query-aware head
+    /// when min_budget is 0) takes nothing; the diagonal is added later in any case.
     /// </summary>
     internal static int[] TopKWithFirstForced(ReadOnlySpan<double> scores, int k)
     {
@@ -108,7 +108,7 @@ internal static class FlexPrefillSteps
             int byScore = values[b].CompareTo(values[a]);
             return byScore != 0 ? byScore : a.CompareTo(b);
         });
-        return order[..Math.Clamp(k, 1, values.Length)];
+        return order[..Math.Clamp(k, 0, values.Length)];
     }
 
     /// <summary>
@@ -139,11 +139,22 @@ internal static class FlexPrefillSteps
         return (padded.view(shape).sum(-2) / counts).MoveToOuterDisposeScope();
     }
 
-    /// <summary>Step 7: ā = softmax_b(q̂ · k̄[b]) over all nb blocks, q̂ the mean of the (scaled) probe queries: [n, nb].</summary>
-    internal static Tensor EstimatedBlockDistribution(Tensor probe, Tensor keyBlockMeans)
+    /// <summary>Step 7: the logits of the estimate, q̂ · k̄[b] with q̂ the mean of the (scaled) probe queries: [n, nb].</summary>
+    internal static Tensor EstimatedBlockLogits(Tensor probe, Tensor keyBlockMeans)
     {
         using var scope = NewDisposeScope();
-        return matmul(probe.mean([1]), keyBlockMeans.t()).softmax(-1).MoveToOuterDisposeScope();
+        return matmul(probe.mean([1]), keyBlockMeans.t()).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Step 7: ā = softmax over all nb blocks (no mask) of the estimate's logits, in float64.</summary>
+    internal static double[] Softmax(ReadOnlySpan<float> logits)
+    {
+        double max = double.NegativeInfinity, sum = 0;
+        foreach (float z in logits) max = Math.Max(max, z);
+        var p = new double[logits.Length];
+        for (int i = 0; i < p.Length; i++) sum += p[i] = Math.Exp(logits[i] - max);
+        for (int i = 0; i < p.Length; i++) p[i] /= sum;
+        return p;
     }
 
     /// <summary>

@@ -5,12 +5,13 @@ using static TorchSharp.torch;
 
 namespace FlexPrefill.Inference.Tests.Attention;
 
+[Collection(nameof(AttentionReference))] // one at a time: they share two cores with the rest of the suite
 public class FlexPrefillAttentionTests
 {
     [Theory]
-    [InlineData(97, 4, 4, 16, 16)]     // GQA 1, partial last block
+    [InlineData(97, 8, 1, 16, 16)]     // GQA 8, partial last block
     [InlineData(1025, 8, 2, 16, 128)]  // GQA 4
-    [InlineData(4097, 8, 1, 8, 128)]   // GQA 8, small D to stay fast
+    [InlineData(4097, 2, 2, 8, 128)]   // GQA 1, few heads and a small D to stay fast
     public void With_every_block_selected_it_equals_dense_causal_attention(int n, int hq, int hkv, int d, int bs)
     {
         using var scope = NewDisposeScope();
@@ -29,7 +30,7 @@ public class FlexPrefillAttentionTests
 
     [Theory]
     [InlineData(1025, 300, 4, 1)]  // chunk starts inside block 5
-    [InlineData(2100, 700, 8, 2)]  // GQA 4, partial last block
+    [InlineData(2100, 700, 4, 1)]  // GQA 4, partial last block
     public void A_chunk_after_a_cached_prefix_with_every_block_equals_dense_over_all_keys(int t, int s, int hq, int hkv)
     {
         using var scope = NewDisposeScope();
@@ -44,13 +45,14 @@ public class FlexPrefillAttentionTests
     }
 
     [Theory]
-    [InlineData(1, 2000, 2000, 4, 4)]
-    [InlineData(2, 1500, 1500, 8, 2)]  // batch 2, GQA 4
-    [InlineData(1, 1800, 2500, 8, 1)]  // chunk after a prefix, GQA 8
+    [InlineData(1, 1500, 1500, 2, 2)]
+    [InlineData(2, 1100, 1100, 4, 1)]  // batch 2, GQA 4
+    [InlineData(1, 900, 2100, 8, 1)]   // chunk after a prefix, GQA 8
     public void Sparse_attention_equals_dense_attention_restricted_to_the_selected_blocks(int batch, int s, int t, int hq, int hkv)
     {
         using var scope = NewDisposeScope();
         var (q, k, v) = RandomQkv(batch, hq, hkv, s, t, 16, seed: s * 7 + t);
+        q = q * 3; // sharper attention, so that the budgets stay below nb
         var attention = new FlexPrefillAttention(new FlexPrefillOptions { MinBudget = 128, BlockSize = 64 });
 
         var selection = attention.Select(q, k);
@@ -69,7 +71,7 @@ public class FlexPrefillAttentionTests
     public void Half_precision_inputs_give_output_in_their_dtype_close_to_fp32(ScalarType dtype, double tolerance)
     {
         using var scope = NewDisposeScope();
-        var (q, k, v) = RandomQkv(1, 4, 2, 700, 700, 32, seed: 5);
+        var (q, k, v) = RandomQkv(1, 2, 1, 600, 600, 32, seed: 5);
         var attention = new FlexPrefillAttention(new FlexPrefillOptions { MinBudget = 64, BlockSize = 64 });
         var (q16, k16, v16) = (q.to(dtype), k.to(dtype), v.to(dtype));
 
