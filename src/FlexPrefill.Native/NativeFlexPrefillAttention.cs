@@ -33,6 +33,15 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
     /// <param name="libraryPath">As for the constructor.</param>
     public static bool IsAvailable(string? libraryPath = null) => NativeLibraryLoader.IsAvailable(libraryPath);
 
+    /// <summary>
+    /// The native backend when libflexprefill loads and sees a CUDA device, else the managed reference
+    /// <see cref="FlexPrefillAttention"/>: the automatic choice for <c>ModelLoadOptions.FlexPrefillBackend</c>.
+    /// </summary>
+    /// <param name="options">γ, τ, budgets, block size.</param>
+    /// <param name="libraryPath">As for the constructor.</param>
+    public static IAttentionBackend CreateOrManaged(FlexPrefillOptions options, string? libraryPath = null) =>
+        IsAvailable(libraryPath) ? new NativeFlexPrefillAttention(options, libraryPath) : new FlexPrefillAttention(options);
+
     /// <summary>The validated options.</summary>
     public FlexPrefillOptions Options { get; }
 

@@ -20,6 +20,19 @@ public sealed class NativeLibraryTests
     }
 
     [Fact]
+    public void Without_a_usable_library_the_automatic_choice_is_the_managed_reference()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "no-such-dir", "libflexprefill.so");
+        var backend = NativeFlexPrefillAttention.CreateOrManaged(new FlexPrefillOptions(), missing);
+        Assert.IsType<FlexPrefillAttention>(backend);
+        if (!torch.cuda.is_available())
+        {
+            var path = TestLibrary.PathOrSkip();
+            Assert.IsType<FlexPrefillAttention>(NativeFlexPrefillAttention.CreateOrManaged(new FlexPrefillOptions(), path));
+        }
+    }
+
+    [Fact]
     public void The_library_loads_and_matches_the_binding()
     {
         var path = TestLibrary.PathOrSkip();
