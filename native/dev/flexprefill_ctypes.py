@@ -1,8 +1,6 @@
 """ctypes mirror of include/flexprefill.h for the GPU benchmark and checks (PyTorch tensors in, device pointers out)."""
 import ctypes as C
 
-import torch
-
 
 class Params(C.Structure):
     _fields_ = [
@@ -41,15 +39,22 @@ class Lib:
         L.flexprefill_read_heads.argtypes = [C.POINTER(Params), C.POINTER(HeadInfo)]
         L.flexprefill_read_csr.argtypes = [C.POINTER(Params), C.c_int32, C.POINTER(C.c_int32), C.POINTER(C.c_int32), C.c_int64]
         L.flexprefill_layout.argtypes = [C.POINTER(Params), C.POINTER(C.c_int32), C.POINTER(C.c_int64)]
-        assert C.sizeof(Params) == 192 and C.sizeof(HeadInfo) == 48
-        self._ws = None
+        L.flexprefill_abi_sizes.argtypes = [C.POINTER(C.c_int32), C.POINTER(C.c_int32)]
+        a, b = C.c_int32(), C.c_int32()
+        L.flexprefill_abi_sizes(C.byref(a), C.byref(b))
+        if (a.value, b.value) != (C.sizeof(Params), C.sizeof(HeadInfo)):
+            raise RuntimeError(f"struct mirror mismatch: library {a.value}/{b.value} bytes, "
+                               f"binding {C.sizeof(Params)}/{C.sizeof(HeadInfo)}")
 
     def check(self, status):
         if status != 0:
             raise RuntimeError(f"flexprefill status {status}: {self.lib.flexprefill_last_error().decode()}")
 
     def params(self, q, k, v, out, lse, gamma=0.95, tau=0.1, min_budget=1024, block_size=128, mode=0, variant=0):
-        """q [S, Hq, D], k/v [T, Hkv, D], out like q, lse [Hq, S] fp32 (or None); bf16 CUDA tensors."""
+        """q [S, Hq, D], k/v [T, Hkv, D], out like q, lse [Hq, S] fp32 (or None); bf16 CUDA tensors.
+        Each call gets its own workspace, kept alive by the returned struct (p.keep)."""
+        import torch
+
         p = Params()
         p.q, p.k, p.v = q.data_ptr(), k.data_ptr(), v.data_ptr()
         p.out = out.data_ptr() if out is not None else None
@@ -69,9 +74,9 @@ class Lib:
         p.gamma, p.tau = gamma, tau
         size = C.c_uint64()
         self.check(self.lib.flexprefill_workspace_size(C.byref(p), C.byref(size)))
-        if self._ws is None or self._ws.numel() < size.value:
-            self._ws = torch.empty(max(size.value, 256), dtype=torch.uint8, device="cuda")
-        p.workspace, p.workspace_bytes = self._ws.data_ptr(), self._ws.numel()
+        ws = torch.empty(max(size.value, 256), dtype=torch.uint8, device=q.device)
+        p.keep = (ws, q, k, v, out, lse)
+        p.workspace, p.workspace_bytes = ws.data_ptr(), ws.numel()
         return p
 
     def forward(self, p):

@@ -183,7 +183,7 @@ void launch(dim3 grid, dim3 block, size_t smem, const std::function<void()>& bod
                 c.block = {bx, by, bz};
                 c.grid = {grid.x, grid.y, grid.z};
                 c.dim = {block.x, block.y, block.z};
-                c.smem.assign(smem + 16, 0xFF); // poison: NaN in fp32 and bf16
+                c.smem.assign(smem, 0xFF); // poison: NaN in fp32 and bf16
                 c.body = &body;
                 g_cta = &c;
                 run_cta(c);
