@@ -19,6 +19,8 @@ internal sealed record ChatRequest
     /// <summary>Set when the caller asked for JSON; null otherwise.</summary>
     public JsonElement? JsonSchema { get; init; }
     public bool WantsJson { get; init; }
+    /// <summary><see cref="ChatOptions.AllowMultipleToolCalls"/> is false: only the first call of a reply is kept.</summary>
+    public bool SingleToolCall { get; init; }
     /// <summary>The caller's progress receiver (the client adds logging around it per engine request).</summary>
     public IProgress<PrefillProgress>? UserProgress { get; init; }
 
@@ -108,6 +110,7 @@ internal sealed record ChatRequest
             PromptTokens = tokens,
             WantsJson = wantsJson,
             JsonSchema = schema,
+            SingleToolCall = options?.AllowMultipleToolCalls == false,
             UserProgress = extra?.GetValueOrDefault(FlexPrefillPromptExecutionSettings.PrefillProgressKey) as IProgress<PrefillProgress>,
         };
     }

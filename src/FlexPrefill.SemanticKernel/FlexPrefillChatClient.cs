@@ -242,7 +242,8 @@ public sealed class FlexPrefillChatClient : IChatClient
         }
         if (parsed.ToolCalls.Count == 0) return ([new TextContent(parsed.Content)], false);
 
-        var calls = ChatConversion.ToFunctionCalls(parsed.ToolCalls, out string? error);
+        var toolCalls = request.SingleToolCall ? parsed.ToolCalls.Take(1).ToList() : parsed.ToolCalls;
+        var calls = ChatConversion.ToFunctionCalls(toolCalls, out string? error);
         if (calls is null)
         {
             _logger.LogWarning("The model's tool call could not be used ({Error}); returning the reply as text", error);

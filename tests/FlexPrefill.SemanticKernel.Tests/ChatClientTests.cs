@@ -298,6 +298,23 @@ public sealed class ChatClientTests
     }
 
     [Fact]
+    public async Task Several_calls_in_one_reply_are_all_returned_unless_only_one_is_allowed()
+    {
+        const string reply = "<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}\n</tool_call>\n<tool_call>\n{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Rome\"}}\n</tool_call>";
+        var model = new ScriptedLanguageModel(RecordingTemplate.Qwen(), Scripted.Says(reply));
+        var client = Scripted.Client(model);
+        var tool = AIFunctionFactory.Create((string city) => city, "get_weather");
+
+        var both = await client.GetResponseAsync("Paris and Rome?", new ChatOptions { Tools = [tool] }, Ct);
+        var one = await client.GetResponseAsync("Paris and Rome?", new ChatOptions { Tools = [tool], AllowMultipleToolCalls = false }, Ct);
+
+        var calls = both.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>().ToList();
+        Assert.Equal(["Paris", "Rome"], calls.Select(c => ((JsonElement)c.Arguments!["city"]!).GetString()));
+        Assert.NotEqual(calls[0].CallId, calls[1].CallId);
+        Assert.Single(one.Messages.SelectMany(m => m.Contents).OfType<FunctionCallContent>());
+    }
+
+    [Fact]
     public async Task Tool_results_become_tool_turns_named_after_their_call()
     {
         var template = RecordingTemplate.ChatMl();
