@@ -23,6 +23,15 @@ public sealed class FlexPrefillServiceOptions
     /// <summary><c>"bfloat16"</c>, <c>"float16"</c> or <c>"float32"</c>; null is bfloat16 on CUDA and float32 on CPU.</summary>
     public string? DType { get; set; }
 
+    /// <summary>
+    /// Run FlexPrefill on libflexprefill's CUDA kernels when the library loads and sees a CUDA device (default true);
+    /// otherwise, and for calls the kernels do not cover, the managed reference runs.
+    /// </summary>
+    public bool NativeKernels { get; set; } = true;
+
+    /// <summary>Path of libflexprefill.so; null uses the FLEXPREFILL_NATIVE environment variable or the default search.</summary>
+    public string? NativeLibraryPath { get; set; }
+
     /// <summary>Caps the context below the model's own (less KV cache memory); null keeps the model's.</summary>
     public int? MaxContextTokens { get; set; }
 

@@ -18,6 +18,8 @@ internal sealed class FlexPrefillServiceOptionsValidator : IValidateOptions<Flex
             failures.Add($"{S}:Device is '{o.Device}'; it must be 'cpu', 'cuda' or 'cuda:N'");
         if (o.DType is not (null or "bfloat16" or "float16" or "float32"))
             failures.Add($"{S}:DType is '{o.DType}'; it must be 'bfloat16', 'float16' or 'float32' (or unset)");
+        if (o.NativeLibraryPath is { } lib && !File.Exists(lib))
+            failures.Add($"{S}:NativeLibraryPath '{lib}' is not a file");
         if (o.MaxContextTokens is < 16)
             failures.Add($"{S}:MaxContextTokens is {o.MaxContextTokens}; it must be at least 16 (or unset for the model's context)");
         if (!Enum.IsDefined(o.Attention))

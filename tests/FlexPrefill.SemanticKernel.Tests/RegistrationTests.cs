@@ -90,6 +90,7 @@ public sealed class RegistrationTests
             o.QueueCapacity = 0;
             o.MaxContextTokens = 256;
             o.MaxOutputTokens = 512;
+            o.NativeLibraryPath = "/no/libflexprefill.so";
         });
         using var host = builder.Build();
 
@@ -101,6 +102,7 @@ public sealed class RegistrationTests
         Assert.Contains("FlexPrefill:Tau is -0.1; it must be in [0, 1]", e.Failures);
         Assert.Contains("FlexPrefill:QueueCapacity is 0; it must be ≥ 1", e.Failures);
         Assert.Contains("FlexPrefill:MaxOutputTokens is 512; it must be below MaxContextTokens (256)", e.Failures);
+        Assert.Contains("FlexPrefill:NativeLibraryPath '/no/libflexprefill.so' is not a file", e.Failures);
     }
 
     [Fact]
