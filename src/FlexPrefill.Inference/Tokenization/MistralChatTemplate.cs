@@ -41,7 +41,7 @@ public sealed class MistralChatTemplate : IChatTemplate
                         prompt.Append("[AVAILABLE_TOOLS] [").AppendJoin(", ", tools.Select(ToolText)).Append("][/AVAILABLE_TOOLS]");
                     }
                     prompt.Append("[INST] ");
-                    if (i == messages.Count - 1 && system is not null)
+                    if (i == lastUser && system is not null)
                     {
                         prompt.Append(system).Append("\n\n");
                     }

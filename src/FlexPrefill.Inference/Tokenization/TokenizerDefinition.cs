@@ -82,13 +82,6 @@ internal sealed class TokenizerDefinition
             vocabulary[entry.Name] = id;
             bytes[id] = tokenBytes;
         }
-        for (int b = 0; b < 256; b++)
-        {
-            if (!vocabulary.ContainsKey(ByteLevelAlphabet.ByteToChar[b].ToString()))
-            {
-                throw new ModelLoadException($"{path}: the vocabulary lacks the single-byte token for byte 0x{b:X2}; not a byte-level BPE vocabulary");
-            }
-        }
 
         var merges = new List<string>();
         if (model.TryGetProperty("merges", out var mergeList))
@@ -114,6 +107,18 @@ internal sealed class TokenizerDefinition
             }
         }
 
+        bool ignoreMerges = Flag(model, "ignore_merges");
+        if (ignoreMerges)
+        {
+            // The tiktoken backend byte-pair-encodes from single bytes, so it needs every one of them.
+            for (int b = 0; b < 256; b++)
+            {
+                if (!vocabulary.ContainsKey(ByteLevelAlphabet.ByteToChar[b].ToString()))
+                {
+                    throw new ModelLoadException($"{path}: model.ignore_merges is set but the vocabulary lacks the single-byte token for byte 0x{b:X2}");
+                }
+            }
+        }
         var (pattern, addPrefixSpace) = ReadPreTokenizer(root, path);
         return new TokenizerDefinition
         {
@@ -123,7 +128,7 @@ internal sealed class TokenizerDefinition
             AddedTokens = added,
             SplitPattern = pattern,
             AddPrefixSpace = addPrefixSpace,
-            IgnoreMerges = Flag(model, "ignore_merges"),
+            IgnoreMerges = ignoreMerges,
             Normalization = ReadNormalizer(root.TryGetProperty("normalizer", out var n) ? n : default, path),
         };
     }
