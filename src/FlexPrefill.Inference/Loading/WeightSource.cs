@@ -1,0 +1,58 @@
+using static TorchSharp.torch;
+
+namespace FlexPrefill.Inference.Loading;
+
+/// <summary>Hands each module its tensors by checkpoint key, in the model's dtype and on its device.</summary>
+internal interface IWeightSource
+{
+    /// <summary>The tensor stored under <paramref name="key"/>, of shape <paramref name="shape"/>, outside any dispose scope.</summary>
+    Tensor Take(string key, long[] shape);
+}
+
+/// <summary>Weights from a model folder's safetensors, found through <see cref="KeyRemap.CheckpointKey"/>.</summary>
+internal sealed class CheckpointWeights(Checkpoint checkpoint, ScalarType dtype, Device device) : IWeightSource
+{
+    readonly HashSet<string> _taken = new(StringComparer.Ordinal);
+
+    public Tensor Take(string key, long[] shape)
+    {
+        string stored = KeyRemap.CheckpointKey(key, checkpoint.Contains);
+        _taken.Add(stored);
+        return checkpoint.Read(stored, shape, dtype, device);
+    }
+
+    /// <summary>Checkpoint keys no module asked for (rotary caches and the like are expected; weights are not).</summary>
+    public IEnumerable<string> Unused => checkpoint.Keys.Where(k => !_taken.Contains(k));
+}
+
+/// <summary>Random weights for benchmarks and tests: normal(0, std) matrices, unit norm weights, seeded.</summary>
+internal sealed class RandomWeights(long seed, ScalarType dtype, Device device, double std = 0.02) : IWeightSource
+{
+    readonly Generator _generator = new Generator((ulong)seed);
+
+    public Tensor Take(string key, long[] shape)
+    {
+        using var scope = NewDisposeScope();
+        Tensor t = key.EndsWith("norm.weight", StringComparison.Ordinal)
+            ? ones(shape)
+            : randn(shape, generator: _generator) * std;
+        return t.to(dtype).to(device).DetachFromDisposeScope();
+    }
+}
+
+/// <summary>The one place where a model key becomes a checkpoint key.</summary>
+internal static class KeyRemap
+{
+    /// <summary>
+    /// The stored name of the model's <paramref name="modelKey"/> (e.g. model.layers.0.self_attn.q_proj.weight): the
+    /// same key, or the key without its "model." prefix as a bare decoder (LlamaModel, Qwen2Model) saves it.
+    /// A key found in neither form is returned unchanged, so the reader's error names what the model expected.
+    /// </summary>
+    public static string CheckpointKey(string modelKey, Func<string, bool> exists)
+    {
+        if (exists(modelKey)) return modelKey;
+        const string prefix = "model.";
+        if (modelKey.StartsWith(prefix, StringComparison.Ordinal) && exists(modelKey[prefix.Length..])) return modelKey[prefix.Length..];
+        return modelKey;
+    }
+}

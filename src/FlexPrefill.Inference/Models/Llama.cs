@@ -1,0 +1,242 @@
+using FlexPrefill.Inference.Attention;
+using FlexPrefill.Inference.Generation;
+using FlexPrefill.Inference.Loading;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace FlexPrefill.Inference.Models;
+
+// The Llama family (Llama 2/3.x, Qwen2/2.5, Mistral) in the gpt-fast manner: one readable forward pass. Field names are
+// the checkpoint keys (model.layers.0.self_attn.q_proj.weight …), so loading is a lookup. Shapes: B batch, S new
+// positions, T cached positions (prefix included), Hq / Hkv query / key-value heads, D head width, V vocabulary.
+
+/// <summary>The causal language model: the decoder stack plus lm_head. Prefill and decode are separate paths.</summary>
+internal sealed class Transformer : nn.Module
+{
+    public readonly Decoder model;
+    public readonly Linear lm_head;
+    readonly Rope _rope;
+
+    public ModelConfig Config { get; }
+    public ScalarType DType { get; }
+    public Device Device { get; }
+
+    public Transformer(ModelConfig config, IWeightSource weights, ScalarType dtype, Device device) : base(nameof(Transformer))
+    {
+        Config = config;
+        DType = dtype;
+        Device = device;
+        model = new Decoder(config, weights);
+        lm_head = config.TieWordEmbeddings
+            ? Linear.Sharing(model.embed_tokens.weight) // tied: the same tensor, not a copy
+            : new Linear(weights, "lm_head", config.HiddenSize, config.VocabSize, bias: false);
+        _rope = new Rope(config, device);
+        RegisterComponents();
+    }
+
+    /// <summary>
+    /// Runs <paramref name="tokens"/> [B, S] at positions cache.Length … cache.Length + S - 1 through every layer,
+    /// attention through <paramref name="attention"/>, writing their keys and values into <paramref name="cache"/>.
+    /// Returns float32 logits [B, R, V] for the rows <paramref name="logitRows"/> of this chunk (null: the last row).
+    /// </summary>
+    public Tensor Prefill(Tensor tokens, KvCache cache, IAttentionBackend attention, Tensor? logitRows = null,
+        PrefillStatistics? statistics = null, Action<int>? layerDone = null, CancellationToken cancellationToken = default)
+    {
+        long start = cache.Length, length = tokens.shape[1];
+        var (cos, sin) = _rope.CosSin(start, length, DType);
+        Tensor x = model.embed_tokens.forward(tokens); // x: [B, S, hidden]
+        for (int i = 0; i < model.layers.Count; i++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            x = model.layers[i].forward(x, cos, sin, cache, i, start, attention, statistics);
+            layerDone?.Invoke(i + 1);
+        }
+        cache.Length = (int)(start + length);
+        Tensor rows = logitRows is null ? x.narrow(1, length - 1, 1) : x.index_select(1, logitRows); // [B, R, hidden]
+        return Logits(rows);
+    }
+
+    /// <summary>One new token per sequence, tokens [B, 1] at position cache.Length; dense attention on the cache. Logits [B, V].</summary>
+    public Tensor Decode(Tensor tokens, KvCache cache)
+    {
+        long position = cache.Length;
+        var (cos, sin) = _rope.CosSin(position, 1, DType);
+        Tensor x = model.embed_tokens.forward(tokens); // x: [B, 1, hidden]
+        for (int i = 0; i < model.layers.Count; i++)
+            x = model.layers[i].forward(x, cos, sin, cache, i, position, prefill: null, statistics: null);
+        cache.Length = (int)position + 1;
+        return Logits(x).squeeze(1);
+    }
+
+    Tensor Logits(Tensor hidden) => lm_head.forward(model.norm.forward(hidden)).to(ScalarType.Float32);
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) _rope.Dispose();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>Embedding, the layers, the final norm: checkpoint prefix "model".</summary>
+internal sealed class Decoder : nn.Module
+{
+    public readonly Embedding embed_tokens;
+    public readonly ModuleList<Block> layers;
+    public readonly RmsNorm norm;
+
+    public Decoder(ModelConfig config, IWeightSource weights) : base("model")
+    {
+        embed_tokens = new Embedding(weights, "model.embed_tokens", config.VocabSize, config.HiddenSize);
+        layers = new ModuleList<Block>(Enumerable.Range(0, config.NumLayers).Select(i => new Block(config, weights, $"model.layers.{i}")).ToArray());
+        norm = new RmsNorm(weights, "model.norm", config.HiddenSize, config.RmsNormEps);
+        RegisterComponents();
+    }
+}
+
+/// <summary>Pre-norm transformer block: attention and feed-forward, each added to the residual stream.</summary>
+internal sealed class Block : nn.Module
+{
+    public readonly RmsNorm input_layernorm;
+    public readonly Attention self_attn;
+    public readonly RmsNorm post_attention_layernorm;
+    public readonly FeedForward mlp;
+
+    public Block(ModelConfig config, IWeightSource weights, string prefix) : base(prefix)
+    {
+        input_layernorm = new RmsNorm(weights, $"{prefix}.input_layernorm", config.HiddenSize, config.RmsNormEps);
+        self_attn = new Attention(config, weights, $"{prefix}.self_attn");
+        post_attention_layernorm = new RmsNorm(weights, $"{prefix}.post_attention_layernorm", config.HiddenSize, config.RmsNormEps);
+        mlp = new FeedForward(config, weights, $"{prefix}.mlp");
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, long start, IAttentionBackend? prefill, PrefillStatistics? statistics)
+    {
+        Tensor h = x + self_attn.forward(input_layernorm.forward(x), cos, sin, cache, layer, start, prefill, statistics);
+        return h + mlp.forward(post_attention_layernorm.forward(h));
+    }
+}
+
+/// <summary>Grouped-query attention with rotary positions and a preallocated KV cache.</summary>
+internal sealed class Attention : nn.Module
+{
+    public readonly Linear q_proj, k_proj, v_proj, o_proj;
+    readonly int _heads, _kvHeads, _headDim;
+
+    public Attention(ModelConfig config, IWeightSource weights, string prefix) : base(prefix)
+    {
+        _heads = config.NumHeads;
+        _kvHeads = config.NumKvHeads;
+        _headDim = config.HeadDim;
+        q_proj = new Linear(weights, $"{prefix}.q_proj", config.HiddenSize, _heads * _headDim, config.AttentionBias);
+        k_proj = new Linear(weights, $"{prefix}.k_proj", config.HiddenSize, _kvHeads * _headDim, config.AttentionBias);
+        v_proj = new Linear(weights, $"{prefix}.v_proj", config.HiddenSize, _kvHeads * _headDim, config.AttentionBias);
+        o_proj = new Linear(weights, $"{prefix}.o_proj", _heads * _headDim, config.HiddenSize, config.OutputBias);
+        RegisterComponents();
+    }
+
+    /// <summary>x [B, S, hidden] at positions start … start + S - 1; <paramref name="prefill"/> is null while decoding (dense on the cache).</summary>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, long start, IAttentionBackend? prefill, PrefillStatistics? statistics)
+    {
+        long b = x.shape[0], s = x.shape[1];
+        Tensor q = q_proj.forward(x).view(b, s, _heads, _headDim).transpose(1, 2);   // q: [B, Hq, S, D]
+        Tensor k = k_proj.forward(x).view(b, s, _kvHeads, _headDim).transpose(1, 2); // k: [B, Hkv, S, D]
+        Tensor v = v_proj.forward(x).view(b, s, _kvHeads, _headDim).transpose(1, 2); // v: [B, Hkv, S, D]
+        q = Rope.Apply(q, cos, sin);
+        k = Rope.Apply(k, cos, sin);
+        var (keys, values) = cache.Write(layer, k, v, start); // keys, values: [B, Hkv, T, D], T = start + S
+
+        Tensor y = prefill is null || s == 1
+            ? DecodeAttention(q, keys, values)
+            : prefill.Forward(q, keys, values, new AttentionCall(layer, statistics));
+        y = y.transpose(1, 2).reshape(b, s, _heads * _headDim); // y: [B, S, Hq·D]
+        return o_proj.forward(y);
+    }
+
+    /// <summary>Queries [B, Hq, S, D] attend to every cached key (S is 1 here, so no mask): GQA by grouping, no KV copy.</summary>
+    Tensor DecodeAttention(Tensor q, Tensor keys, Tensor values)
+    {
+        long b = q.shape[0], s = q.shape[2], groups = _heads / _kvHeads;
+        Tensor qg = q.reshape(b, _kvHeads, groups * s, _headDim);                          // [B, Hkv, G·S, D]
+        Tensor scores = qg.matmul(keys.transpose(-2, -1)) * (1.0 / Math.Sqrt(_headDim));  // [B, Hkv, G·S, T]
+        Tensor p = scores.to(ScalarType.Float32).softmax(-1).to(q.dtype);
+        return p.matmul(values).reshape(b, _heads, s, _headDim);                           // [B, Hq, S, D]
+    }
+}
+
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)).</summary>
+internal sealed class FeedForward : nn.Module
+{
+    public readonly Linear gate_proj, up_proj, down_proj;
+
+    public FeedForward(ModelConfig config, IWeightSource weights, string prefix) : base(prefix)
+    {
+        gate_proj = new Linear(weights, $"{prefix}.gate_proj", config.HiddenSize, config.IntermediateSize, config.MlpBias);
+        up_proj = new Linear(weights, $"{prefix}.up_proj", config.HiddenSize, config.IntermediateSize, config.MlpBias);
+        down_proj = new Linear(weights, $"{prefix}.down_proj", config.IntermediateSize, config.HiddenSize, config.MlpBias);
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x) => down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x));
+}
+
+/// <summary>RMSNorm as transformers computes it: normalise in float32, cast back, then scale.</summary>
+internal sealed class RmsNorm : nn.Module
+{
+    public readonly Parameter weight;
+    readonly double _eps;
+
+    public RmsNorm(IWeightSource weights, string prefix, int size, double eps) : base(prefix)
+    {
+        weight = new Parameter(weights.Take($"{prefix}.weight", [size]), requires_grad: false);
+        _eps = eps;
+        RegisterComponents();
+    }
+
+    public Tensor forward(Tensor x)
+    {
+        Tensor x32 = x.to(ScalarType.Float32);
+        Tensor normed = x32 * (x32.pow(2).mean([-1], keepdim: true) + _eps).rsqrt();
+        return weight * normed.to(x.dtype);
+    }
+}
+
+/// <summary>y = x Wᵀ + b with W [out, in] as stored in the checkpoint.</summary>
+internal sealed class Linear : nn.Module
+{
+    public readonly Parameter weight;
+    public readonly Parameter? bias;
+
+    public Linear(IWeightSource weights, string prefix, int inFeatures, int outFeatures, bool bias) : base(prefix)
+    {
+        weight = new Parameter(weights.Take($"{prefix}.weight", [outFeatures, inFeatures]), requires_grad: false);
+        if (bias) this.bias = new Parameter(weights.Take($"{prefix}.bias", [outFeatures]), requires_grad: false);
+        RegisterComponents();
+    }
+
+    Linear(Parameter shared) : base("lm_head")
+    {
+        weight = shared; // not registered: named_parameters lists the tensor once, under its owner
+    }
+
+    /// <summary>A projection that reuses another module's matrix (tied embeddings).</summary>
+    public static Linear Sharing(Parameter weight) => new(weight);
+
+    public Tensor forward(Tensor x) => nn.functional.linear(x, weight, bias);
+}
+
+/// <summary>Token embedding: rows of a [V, hidden] matrix.</summary>
+internal sealed class Embedding : nn.Module
+{
+    public readonly Parameter weight;
+
+    public Embedding(IWeightSource weights, string prefix, int vocab, int hidden) : base(prefix)
+    {
+        weight = new Parameter(weights.Take($"{prefix}.weight", [vocab, hidden]), requires_grad: false);
+        RegisterComponents();
+    }
+
+    /// <summary>tokens [B, S] (int64) → [B, S, hidden].</summary>
+    public Tensor forward(Tensor tokens) => weight.index_select(0, tokens.reshape(-1)).view(tokens.shape[0], tokens.shape[1], -1);
+}

@@ -1,0 +1,24 @@
+using FlexPrefill.Inference.Generation;
+
+namespace FlexPrefill.Inference.Tests.Engine;
+
+static class Run
+{
+    public static async Task<(List<GenerationUpdate> Updates, GenerationSummary Summary)> Collect(IAsyncEnumerable<GenerationUpdate> stream)
+    {
+        var updates = new List<GenerationUpdate>();
+        await foreach (var u in stream) updates.Add(u);
+        var summary = updates[^1].Summary ?? throw new Xunit.Sdk.XunitException("the last update carries no summary");
+        Assert.All(updates.SkipLast(1), u => Assert.Null(u.Summary));
+        return (updates, summary);
+    }
+
+    public static async Task<GenerationSummary> Generate(ILanguageModel model, int[] prompt, GenerationOptions options, CancellationToken ct = default) =>
+        (await Collect(model.GenerateAsync(prompt, options, ct))).Summary;
+
+    public static int[] Prompt(int length, int vocab, int seed = 1)
+    {
+        var r = new Random(seed);
+        return Enumerable.Range(0, length).Select(_ => r.Next(3, vocab)).ToArray();
+    }
+}

@@ -1,0 +1,91 @@
+using FlexPrefill.Inference.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace FlexPrefill.Inference.Tests.Models;
+
+public class RopeTests
+{
+    static float[] InvFreq(RopeParameters p, int d, int maxPositions, out double scaling)
+    {
+        var (t, s) = Rope.InverseFrequencies(p, d, maxPositions);
+        using (t)
+        {
+            scaling = s;
+            return t.data<float>().ToArray();
+        }
+    }
+
+    [Fact]
+    public void Default_frequencies_are_theta_to_the_minus_2i_over_d()
+    {
+        float[] f = InvFreq(new RopeParameters { Theta = 10000 }, 64, 4096, out double scaling);
+        Assert.Equal(32, f.Length);
+        for (int i = 0; i < f.Length; i++)
+            Assert.Equal(Math.Pow(10000, -2.0 * i / 64), f[i], 1e-6 * Math.Max(1, f[i]));
+        Assert.Equal(1.0, scaling);
+    }
+
+    [Fact]
+    public void Linear_scaling_divides_every_frequency()
+    {
+        float[] plain = InvFreq(new RopeParameters { Theta = 10000 }, 32, 4096, out _);
+        float[] linear = InvFreq(new RopeParameters { Type = RopeType.Linear, Theta = 10000, Factor = 4 }, 32, 4096, out _);
+        for (int i = 0; i < plain.Length; i++) Assert.Equal(plain[i] / 4, linear[i], 1e-7);
+    }
+
+    [Fact]
+    public void Llama3_keeps_short_wavelengths_divides_long_ones_and_smooths_between()
+    {
+        var p = new RopeParameters { Type = RopeType.Llama3, Theta = 500000, Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 8192 };
+        float[] plain = InvFreq(new RopeParameters { Theta = 500000 }, 128, 131072, out _);
+        float[] scaled = InvFreq(p, 128, 131072, out _);
+        int kept = 0, divided = 0, smoothed = 0;
+        for (int i = 0; i < plain.Length; i++)
+        {
+            double wavelength = 2 * Math.PI / plain[i];
+            if (wavelength < 8192 / 4.0) { Assert.Equal(plain[i], scaled[i]); kept++; }
+            else if (wavelength > 8192 / 1.0) { Assert.Equal(plain[i] / 8, scaled[i], 1e-6 * plain[i]); divided++; }
+            else
+            {
+                double smooth = (8192 / wavelength - 1) / (4 - 1);
+                Assert.Equal((1 - smooth) * plain[i] / 8 + smooth * plain[i], scaled[i], 1e-5 * plain[i]);
+                smoothed++;
+            }
+        }
+        Assert.True(kept > 0 && divided > 0 && smoothed > 0, $"kept {kept}, divided {divided}, smoothed {smoothed}");
+    }
+
+    [Fact]
+    public void Yarn_interpolates_low_frequencies_extrapolates_high_ones_and_scales_attention()
+    {
+        var p = new RopeParameters { Type = RopeType.Yarn, Theta = 1000000, Factor = 4, OriginalMaxPositionEmbeddings = 32768 };
+        float[] plain = InvFreq(new RopeParameters { Theta = 1000000 }, 128, 131072, out _);
+        float[] yarn = InvFreq(p, 128, 131072, out double scaling);
+        Assert.Equal(0.1 * Math.Log(4) + 1, scaling, 1e-12);
+        Assert.Equal(plain[0], yarn[0]);                              // fastest rotations: unchanged
+        Assert.Equal(plain[^1] / 4, yarn[^1], 1e-6 * plain[^1]);      // slowest: interpolated by the factor
+        for (int i = 0; i < plain.Length; i++)
+            Assert.InRange(yarn[i], plain[i] / 4 * (1 - 1e-6), plain[i] * (1 + 1e-6));
+    }
+
+    [Fact]
+    public void Rotated_dot_products_depend_only_on_the_distance()
+    {
+        var config = new ModelConfig { ModelType = "llama", VocabSize = 10, HiddenSize = 32, IntermediateSize = 8, NumLayers = 1, NumHeads = 2, NumKvHeads = 2 };
+        using var rope = new Rope(config, CPU);
+        using var scope = NewDisposeScope();
+        var g = new torch.Generator(3);
+        Tensor q = randn([1, 1, 1, 16], generator: g), k = randn([1, 1, 1, 16], generator: g);
+        double Score(long qPos, long kPos)
+        {
+            var (cq, sq) = rope.CosSin(qPos, 1, ScalarType.Float32);
+            var (ck, sk) = rope.CosSin(kPos, 1, ScalarType.Float32);
+            return (Rope.Apply(q, cq, sq) * Rope.Apply(k, ck, sk)).sum().item<float>();
+        }
+        Assert.Equal(Score(7, 3), Score(107, 103), 1e-4);
+        Assert.NotEqual(Score(7, 3), Score(7, 5), 3);
+        var (c0, s0) = rope.CosSin(0, 1, ScalarType.Float32);
+        Assert.True(Rope.Apply(q, c0, s0).allclose(q)); // position 0 does not rotate
+    }
+}
