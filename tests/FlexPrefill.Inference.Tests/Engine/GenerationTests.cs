@@ -39,7 +39,7 @@ public class GenerationTests
         var summary = await Run.Generate(model, prompt, new GenerationOptions { MaxTokens = 8 });
         int[] all = prompt.Concat(summary.Tokens).ToArray();
         var positions = Enumerable.Range(prompt.Length - 1, summary.Tokens.Count).ToArray();
-        var logits = await model.LogitsAsync(all, positions);
+        var logits = await model.LogitsAsync(all, positions, Run.Ct);
         for (int i = 0; i < positions.Length; i++)
         {
             float[] row = logits[positions[i]];
@@ -50,19 +50,19 @@ public class GenerationTests
     [Fact]
     public void Decode_logits_equal_prefill_logits_and_a_split_prefill_equals_a_whole_one()
     {
-        var weights = new Loading.RandomWeights(5, ScalarType.Float32, CPU, std: 0.1);
+        var weights = new FlexPrefill.Inference.Loading.RandomWeights(5, ScalarType.Float32, CPU, std: 0.1);
         using var model = new Transformer(Tiny, weights, ScalarType.Float32, CPU);
         using var scope = NewDisposeScope();
         long[] ids = Run.Prompt(20, 101, seed: 6).Select(t => (long)t).ToArray();
         var dense = new DenseAttention();
 
         using var whole = new KvCache(Tiny, 1, 20, ScalarType.Float32, CPU);
-        Tensor all = model.Prefill(tensor(ids).unsqueeze(0), whole, dense, arange(20)); // [1, 20, V]
+        Tensor all = model.Prefill(tensor(ids).unsqueeze(0), whole, dense, arange(20), cancellationToken: Run.Ct); // [1, 20, V]
 
         // 12 tokens, then 6 more through the T > S path, then two decode steps
         using var split = new KvCache(Tiny, 1, 20, ScalarType.Float32, CPU);
-        model.Prefill(tensor(ids[..12]).unsqueeze(0), split, dense);
-        Tensor chunk = model.Prefill(tensor(ids[12..18]).unsqueeze(0), split, dense, arange(6)); // [1, 6, V]
+        model.Prefill(tensor(ids[..12]).unsqueeze(0), split, dense, cancellationToken: Run.Ct);
+        Tensor chunk = model.Prefill(tensor(ids[12..18]).unsqueeze(0), split, dense, arange(6), cancellationToken: Run.Ct); // [1, 6, V]
         Tensor d18 = model.Decode(tensor(new[] { ids[18] }).unsqueeze(0), split);
         Tensor d19 = model.Decode(tensor(new[] { ids[19] }).unsqueeze(0), split);
 
@@ -102,7 +102,7 @@ public class GenerationTests
     public void Prompt_plus_max_tokens_beyond_the_context_is_refused_before_queueing()
     {
         using var model = Random(new ModelLoadOptions { MaxContextTokens = 32 });
-        var e = Assert.Throws<ContextLengthExceededException>(() => model.GenerateAsync(Run.Prompt(30, 101), new GenerationOptions { MaxTokens = 5 }));
+        var e = Assert.Throws<ContextLengthExceededException>(() => model.GenerateAsync(Run.Prompt(30, 101), new GenerationOptions { MaxTokens = 5 }, Run.Ct));
         Assert.Equal(32, e.ContextLength);
         Assert.Contains("32", e.Message);
         Assert.Equal(0, model.QueuedRequests);
@@ -112,7 +112,7 @@ public class GenerationTests
     public void Token_ids_outside_the_vocabulary_are_refused()
     {
         using var model = Random();
-        Assert.Throws<ArgumentOutOfRangeException>(() => model.GenerateAsync([5, 101], new GenerationOptions()));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.GenerateAsync([5, 101], new GenerationOptions(), Run.Ct));
     }
 
     [Fact]
@@ -123,10 +123,10 @@ public class GenerationTests
         using var release = new ManualResetEventSlim();
         var blocker = new Progress(p => { running.Set(); release.Wait(TimeSpan.FromSeconds(30)); });
         var first = Run.Generate(model, Run.Prompt(5, 101), new GenerationOptions { MaxTokens = 2, PrefillProgress = blocker });
-        Assert.True(running.Wait(TimeSpan.FromSeconds(30)));
+        Assert.True(running.Wait(TimeSpan.FromSeconds(30), Run.Ct));
         var second = Run.Generate(model, Run.Prompt(5, 101), new GenerationOptions { MaxTokens = 2 });
         Assert.Equal(1, model.QueuedRequests);
-        var e = Assert.Throws<InferenceQueueFullException>(() => model.GenerateAsync(Run.Prompt(5, 101), new GenerationOptions { MaxTokens = 2 }));
+        var e = Assert.Throws<InferenceQueueFullException>(() => model.GenerateAsync(Run.Prompt(5, 101), new GenerationOptions { MaxTokens = 2 }, Run.Ct));
         Assert.Equal(1, e.Capacity);
         release.Set();
         Assert.Equal(2, (await first).CompletionTokens);
@@ -192,14 +192,14 @@ public class GenerationTests
         using var model = Random(new ModelLoadOptions { PrefixCacheBytes = 1 << 26 });
         int[] prompt = Run.Prompt(6, 101, seed: 11);
         int read = 0;
-        await foreach (var u in model.GenerateAsync(prompt, new GenerationOptions { MaxTokens = 500 }))
+        await foreach (var u in model.GenerateAsync(prompt, new GenerationOptions { MaxTokens = 500 }, Run.Ct))
             if (++read == 2) break;
         // the request's KV cache lands in the prefix cache when it ends: its length shows how far it went
         IReadOnlyList<int> lengths = [];
         for (int i = 0; i < 100 && lengths.Count == 0; i++)
         {
             lengths = await model.RunOnInferenceThreadAsync(() => model.PrefixCache!.EntryLengths);
-            if (lengths.Count == 0) await Task.Delay(20);
+            if (lengths.Count == 0) await Task.Delay(20, Run.Ct);
         }
         Assert.Single(lengths);
         Assert.InRange(lengths[0], prompt.Length + 1, prompt.Length + 30);
@@ -210,7 +210,7 @@ public class GenerationTests
     {
         using (var plain = Random())
         {
-            var e = Assert.Throws<NotSupportedException>(() => plain.GenerateAsync([5, 6], new GenerationOptions { Attention = AttentionMode.FlexPrefill }));
+            var e = Assert.Throws<NotSupportedException>(() => plain.GenerateAsync([5, 6], new GenerationOptions { Attention = AttentionMode.FlexPrefill }, Run.Ct));
             Assert.Contains("FlexPrefillBackend", e.Message);
         }
         var recording = new RecordingBackend();

@@ -34,8 +34,8 @@ public class GpuTests
         Assert.Equal(ScalarType.BFloat16, gpuModel.DType);
         int[] prompt = Run.Prompt(64, 97, seed: 5);
         int[] positions = Enumerable.Range(0, 64).ToArray();
-        var cpuLogits = await cpuModel.LogitsAsync(prompt, positions);
-        var gpuLogits = await gpuModel.LogitsAsync(prompt, positions);
+        var cpuLogits = await cpuModel.LogitsAsync(prompt, positions, Run.Ct);
+        var gpuLogits = await gpuModel.LogitsAsync(prompt, positions, Run.Ct);
         int compared = 0;
         foreach (int p in positions)
         {

@@ -17,7 +17,7 @@ public class HfParityTests
     {
         var f = HfFixture.Load(name);
         using var model = LanguageModel.Load(f.Directory);
-        var logits = await model.LogitsAsync(f.Prompt, f.Positions);
+        var logits = await model.LogitsAsync(f.Prompt, f.Positions, Run.Ct);
         foreach (int p in f.Positions)
         {
             double error = HfFixture.MaxAbsDifference(f.Logits[p], logits[p]);
@@ -45,7 +45,7 @@ public class HfParityTests
         using var model = new Transformer(config, new CheckpointWeights(checkpoint, ScalarType.Float32, CPU), ScalarType.Float32, CPU);
         using var cache = new KvCache(config, 1, f.Prompt.Length + f.Greedy.Length, ScalarType.Float32, CPU);
         using var scope = NewDisposeScope();
-        Tensor logits = model.Prefill(tensor(f.Prompt.Select(t => (long)t).ToArray()).unsqueeze(0), cache, new DenseAttention())[0, 0];
+        Tensor logits = model.Prefill(tensor(f.Prompt.Select(t => (long)t).ToArray()).unsqueeze(0), cache, new DenseAttention(), cancellationToken: Run.Ct)[0, 0];
         for (int step = 0; step < f.GreedyStepPositions.Length; step++)
         {
             if (step > 0) logits = model.Decode(tensor(new long[] { f.Greedy[step - 1] }).unsqueeze(0), cache)[0];
@@ -62,7 +62,7 @@ public class HfParityTests
         var f = HfFixture.Load(name);
         if (f.Bf16CudaTop1 is null) Assert.Skip($"fixture {name} was made without CUDA: no bf16 top-1 ids");
         using var model = LanguageModel.Load(f.Directory, new ModelLoadOptions { Device = "cuda", DType = ScalarType.BFloat16 });
-        var logits = await model.LogitsAsync(f.Prompt, f.Positions);
+        var logits = await model.LogitsAsync(f.Prompt, f.Positions, Run.Ct);
         foreach (int p in f.Positions)
         {
             int ours = HfFixture.ArgMax(logits[p]);

@@ -26,13 +26,13 @@ public class LeakTests
     public async Task Two_hundred_generations_leave_live_tensors_and_process_memory_flat()
     {
         using var model = LanguageModel.CreateRandom(Tiny, seed: 1);
-        var options = new Generation.GenerationOptions { MaxTokens = 6, Temperature = 0.8, TopP = 0.9, TopK = 20, RepetitionPenalty = 1.1, Seed = 3 };
+        var options = new FlexPrefill.Inference.Generation.GenerationOptions { MaxTokens = 6, Temperature = 0.8, TopP = 0.9, TopK = 20, RepetitionPenalty = 1.1, Seed = 3 };
         for (int i = 0; i < 20; i++) await Run.Generate(model, Run.Prompt(12, 101, seed: i), options); // warm up allocators
         long tensorsBefore = LiveTensors(model), rssBefore = Rss();
         for (int i = 0; i < 200; i++)
         {
             await Run.Generate(model, Run.Prompt(12, 101, seed: i), options);
-            if (i % 50 == 0) await model.LogitsAsync(Run.Prompt(9, 101, seed: i), [0, -1]);
+            if (i % 50 == 0) await model.LogitsAsync(Run.Prompt(9, 101, seed: i), [0, -1], Run.Ct);
         }
         long tensorsAfter = LiveTensors(model), rssAfter = Rss();
         Assert.Equal(tensorsBefore, tensorsAfter);

@@ -22,7 +22,7 @@ public class LoadedModelTests
         using var tiny = TinyModel.Create(heads: 4, kvHeads: 2, hidden: 32, headDim: 12, shards: 3);
         using var model = LanguageModel.Load(tiny.Directory);
         int[] prompt = Run.Prompt(23, 97);
-        var logits = await model.LogitsAsync(prompt, Enumerable.Range(0, 23).ToArray());
+        var logits = await model.LogitsAsync(prompt, Enumerable.Range(0, 23).ToArray(), Run.Ct);
         AssertClose(ReferenceForward.Logits(tiny, prompt, 2, 4, 2, 12), logits, 1e-4);
     }
 
@@ -33,7 +33,7 @@ public class LoadedModelTests
         using var model = LanguageModel.Load(tiny.Directory);
         Assert.True(model.Config.AttentionBias);
         int[] prompt = Run.Prompt(19, 97, seed: 2);
-        var logits = await model.LogitsAsync(prompt, [0, 5, 18]);
+        var logits = await model.LogitsAsync(prompt, [0, 5, 18], Run.Ct);
         AssertClose(ReferenceForward.Logits(tiny, prompt, 2, 4, 1, 8), logits, 1e-4);
     }
 
@@ -44,7 +44,7 @@ public class LoadedModelTests
         using var model = LanguageModel.Load(tiny.Directory);
         Assert.True(model.Config.OutputBias);
         int[] prompt = Run.Prompt(9, 97, seed: 3);
-        var logits = await model.LogitsAsync(prompt, [-1, 0]);
+        var logits = await model.LogitsAsync(prompt, [-1, 0], Run.Ct);
         var reference = ReferenceForward.Logits(tiny, prompt, 2, 4, 4, 8);
         AssertClose(reference, new Dictionary<int, float[]> { [8] = logits[-1], [0] = logits[0] }, 1e-4);
     }

@@ -13,8 +13,10 @@ static class Run
         return (updates, summary);
     }
 
-    public static async Task<GenerationSummary> Generate(ILanguageModel model, int[] prompt, GenerationOptions options, CancellationToken ct = default) =>
-        (await Collect(model.GenerateAsync(prompt, options, ct))).Summary;
+    public static CancellationToken Ct => TestContext.Current.CancellationToken;
+
+    public static async Task<GenerationSummary> Generate(ILanguageModel model, int[] prompt, GenerationOptions options) =>
+        (await Collect(model.GenerateAsync(prompt, options, Ct))).Summary;
 
     public static int[] Prompt(int length, int vocab, int seed = 1)
     {
