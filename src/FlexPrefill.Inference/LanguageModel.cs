@@ -20,12 +20,15 @@ public sealed class LanguageModel : ILanguageModel
     readonly PrefixCache? _prefixCache;
     readonly Generator _generator;
     readonly DenseAttention _dense = new();
-    readonly Func<FlexPrefillOptions, IAttentionBackend>? _flexPrefill;
+    readonly Func<FlexPrefillOptions, IAttentionBackend> _flexPrefill;
     readonly HashSet<int> _eosIds;
+    readonly IChatTemplate? _chatTemplate;
+    readonly string? _chatTemplateProblem;
     readonly CancellationTokenSource _shutdown = new();
     int _disposed;
 
-    LanguageModel(string modelId, ModelConfig config, ModelLoadOptions options, Func<ScalarType, Device, IWeightSource> weights)
+    LanguageModel(string modelId, ModelConfig config, ModelLoadOptions options, Func<ScalarType, Device, IWeightSource> weights,
+        HfTokenizer? tokenizer = null, string? modelDirectory = null)
     {
         if (options.QueueCapacity < 1) throw new ArgumentOutOfRangeException(nameof(options), options.QueueCapacity, "QueueCapacity must be at least 1");
         if (options.MaxContextTokens is < 2) throw new ArgumentOutOfRangeException(nameof(options), options.MaxContextTokens, "MaxContextTokens must be at least 2");
@@ -37,8 +40,10 @@ public sealed class LanguageModel : ILanguageModel
         if (DType is not (ScalarType.Float32 or ScalarType.BFloat16 or ScalarType.Float16))
             throw new ArgumentException($"dtype {DType} is not supported; use Float32, BFloat16 or Float16", nameof(options));
         ContextLength = Math.Min(config.ContextLength, options.MaxContextTokens ?? int.MaxValue);
-        _eosIds = [.. config.EosTokenIds];
-        _flexPrefill = options.FlexPrefillBackend;
+        Tokenizer = tokenizer;
+        _eosIds = [.. config.EosTokenIds, .. tokenizer?.EosIds ?? []];
+        _flexPrefill = options.FlexPrefillBackend ?? (o => new FlexPrefillAttention(o));
+        (_chatTemplate, _chatTemplateProblem) = FindChatTemplate(modelDirectory, config.ModelType);
 
         _worker = new InferenceWorker(options.QueueCapacity);
         try
@@ -65,11 +70,12 @@ public sealed class LanguageModel : ILanguageModel
         ArgumentException.ThrowIfNullOrEmpty(modelDirectory);
         if (!System.IO.Directory.Exists(modelDirectory)) throw new ModelLoadException($"{modelDirectory}: model folder not found");
         var config = ModelConfig.Load(Path.Combine(modelDirectory, "config.json"));
+        var tokenizer = File.Exists(Path.Combine(modelDirectory, "tokenizer.json")) ? HfTokenizer.Load(modelDirectory) : null;
         var checkpoint = Checkpoint.Open(modelDirectory);
         try
         {
             string id = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelDirectory)));
-            return new LanguageModel(id, config, options ?? new(), (dtype, device) => new CheckpointWeights(checkpoint, dtype, device));
+            return new LanguageModel(id, config, options ?? new(), (dtype, device) => new CheckpointWeights(checkpoint, dtype, device), tokenizer, modelDirectory);
         }
         finally
         {
@@ -83,6 +89,9 @@ public sealed class LanguageModel : ILanguageModel
 
     /// <summary>The configuration read from config.json.</summary>
     public ModelConfig Config { get; }
+
+    /// <summary>The folder's tokenizer.json; null when there is none (work in token ids).</summary>
+    public HfTokenizer? Tokenizer { get; }
 
     /// <summary>The options the model was loaded with.</summary>
     public ModelLoadOptions Options { get; }
@@ -100,15 +109,18 @@ public sealed class LanguageModel : ILanguageModel
     public long ParameterCount => _model.named_parameters().Sum(p => p.parameter.NumberOfElements);
 
     /// <inheritdoc />
-    public IChatTemplate ChatTemplate => throw new NotSupportedException($"{ModelId}: chat templates arrive with the tokenizer; use token ids");
+    /// <exception cref="InvalidOperationException">No template is known for this folder (the message says what was looked for).</exception>
+    public IChatTemplate ChatTemplate => _chatTemplate ?? throw new InvalidOperationException(_chatTemplateProblem);
 
     /// <inheritdoc />
-    public IReadOnlyList<int> Encode(string text) =>
-        throw new InvalidOperationException($"{ModelId} has no tokenizer.json: pass token ids instead of text");
+    /// <exception cref="InvalidOperationException">The folder has no tokenizer.json.</exception>
+    public IReadOnlyList<int> Encode(string text) => (Tokenizer ?? throw NoTokenizer("pass token ids instead of text")).Encode(text);
 
     /// <inheritdoc />
-    public string Decode(IReadOnlyList<int> tokens) =>
-        throw new InvalidOperationException($"{ModelId} has no tokenizer.json: its output is token ids only");
+    /// <exception cref="InvalidOperationException">The folder has no tokenizer.json.</exception>
+    public string Decode(IReadOnlyList<int> tokens) => (Tokenizer ?? throw NoTokenizer("its output is token ids only")).Decode(tokens);
+
+    InvalidOperationException NoTokenizer(string advice) => new($"{ModelId} has no tokenizer.json: {advice}");
 
     /// <inheritdoc />
     public int QueuedRequests => _worker.Waiting;
@@ -123,7 +135,8 @@ public sealed class LanguageModel : ILanguageModel
         if (options.MaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxTokens, "MaxTokens must be at least 1");
         if (promptTokens.Count + options.MaxTokens > ContextLength)
             throw new ContextLengthExceededException(promptTokens.Count, options.MaxTokens, ContextLength);
-        var request = new GenerationRequest(promptTokens.ToArray(), options, Backend(options), EosIds(options), Decoder: null);
+        var request = new GenerationRequest(promptTokens.ToArray(), options, Backend(options), EosIds(options),
+            Tokenizer is null ? null : new TextDecoder(Tokenizer.CreateStreamingDecoder()));
 
         var stream = new GenerationStream(cancellationToken, _shutdown.Token);
         _worker.Post(() =>
@@ -182,10 +195,25 @@ public sealed class LanguageModel : ILanguageModel
     IAttentionBackend Backend(GenerationOptions options) => options.Attention switch
     {
         AttentionMode.Dense => _dense,
-        AttentionMode.FlexPrefill => (_flexPrefill ?? throw new NotSupportedException(
-            "FlexPrefill attention needs ModelLoadOptions.FlexPrefillBackend (the managed reference is not built into this version)"))(options.FlexPrefill.Validate()),
+        AttentionMode.FlexPrefill => _flexPrefill(options.FlexPrefill.Validate()),
         _ => throw new ArgumentOutOfRangeException(nameof(options), options.Attention, "unknown attention mode"),
     };
+
+    static (IChatTemplate?, string?) FindChatTemplate(string? modelDirectory, string modelType)
+    {
+        if (modelDirectory is null)
+            return ChatTemplates.FromTemplateText(null, modelType) is { } byType
+                ? (byType, null)
+                : (null, $"no chat template is known for model_type \"{modelType}\"");
+        try { return (ChatTemplates.ForModel(modelDirectory, modelType), null); }
+        catch (ModelLoadException e) { return (null, e.Message); } // token-id use needs no template
+    }
+
+    sealed class TextDecoder(StreamingDecoder decoder) : ITokenTextDecoder
+    {
+        public string Append(int tokenId) => decoder.Append(tokenId);
+        public string Flush() => decoder.Flush();
+    }
 
     HashSet<int> EosIds(GenerationOptions options)
     {

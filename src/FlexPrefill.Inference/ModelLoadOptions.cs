@@ -24,6 +24,6 @@ public sealed record ModelLoadOptions
     /// </summary>
     public long PrefixCacheBytes { get; init; }
 
-    /// <summary>Makes the FlexPrefill prefill backend (e.g. the native CUDA kernels); null uses the managed reference.</summary>
+    /// <summary>Makes the FlexPrefill prefill backend (e.g. the native CUDA kernels); null uses the managed reference, <see cref="FlexPrefillAttention"/>.</summary>
     public Func<FlexPrefillOptions, IAttentionBackend>? FlexPrefillBackend { get; init; }
 }

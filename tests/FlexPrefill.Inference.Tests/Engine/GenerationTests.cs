@@ -206,24 +206,28 @@ public class GenerationTests
     }
 
     [Fact]
-    public async Task FlexPrefill_without_a_backend_factory_is_a_clear_error_and_a_factory_is_used()
+    public async Task FlexPrefill_uses_the_managed_reference_by_default_and_a_given_factory_otherwise()
     {
+        int[] prompt = Run.Prompt(16, 101, seed: 12);
         using (var plain = Random())
         {
-            var e = Assert.Throws<NotSupportedException>(() => plain.GenerateAsync([5, 6], new GenerationOptions { Attention = AttentionMode.FlexPrefill }, Run.Ct));
-            Assert.Contains("FlexPrefillBackend", e.Message);
+            var dense = await Run.Generate(plain, prompt, new GenerationOptions { MaxTokens = 4 });
+            var reference = await Run.Generate(plain, prompt, new GenerationOptions { MaxTokens = 4, Attention = AttentionMode.FlexPrefill });
+            Assert.Equal("flexprefill", reference.AttentionBackend);
+            Assert.Equal(dense.Tokens, reference.Tokens); // 16 tokens: FlexPrefill falls back to dense
+            Assert.NotNull(reference.Attention);
         }
         var recording = new RecordingBackend();
         using var model = Random(new ModelLoadOptions { FlexPrefillBackend = o => { recording.Gamma = o.Gamma; return recording; } });
-        int[] prompt = Run.Prompt(16, 101, seed: 12);
-        var dense = await Run.Generate(model, prompt, new GenerationOptions { MaxTokens = 4 });
+        var plainDense = await Run.Generate(model, prompt, new GenerationOptions { MaxTokens = 4 });
         var flex = await Run.Generate(model, prompt, new GenerationOptions { MaxTokens = 4, Attention = AttentionMode.FlexPrefill, FlexPrefill = new FlexPrefillOptions { Gamma = 0.9 } });
-        Assert.Equal(dense.Tokens, flex.Tokens); // the recording backend is dense underneath
+        Assert.Equal(plainDense.Tokens, flex.Tokens); // the recording backend is dense underneath
         Assert.Equal("recording", flex.AttentionBackend);
         Assert.Equal(0.9, recording.Gamma);
-        Assert.Equal(3, recording.Calls); // one prefill call per layer, decode stays dense in the model
+        Assert.Equal(3, recording.Calls); // one prefill call per layer; decode stays dense in the model
         Assert.NotNull(flex.Attention);
         Assert.Equal(3 * 4, flex.Attention!.Heads.Count);
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.GenerateAsync(prompt, new GenerationOptions { Attention = AttentionMode.FlexPrefill, FlexPrefill = new FlexPrefillOptions { Gamma = 2 } }, Run.Ct));
     }
 
     sealed class RecordingBackend : IAttentionBackend

@@ -4,6 +4,11 @@ using TorchSharp;
 
 namespace FlexPrefill.Inference.Tests.Engine;
 
+/// <summary>Process memory is shared by every test: these run alone, after the parallel ones.</summary>
+[CollectionDefinition(nameof(LeakTests), DisableParallelization = true)]
+public sealed class LeakTestsCollection;
+
+[Collection(nameof(LeakTests))]
 public class LeakTests
 {
     static readonly ModelConfig Tiny = new()
@@ -35,6 +40,7 @@ public class LeakTests
             if (i % 50 == 0) await model.LogitsAsync(Run.Prompt(9, 101, seed: i), [0, -1], Run.Ct);
         }
         long tensorsAfter = LiveTensors(model), rssAfter = Rss();
+        TestContext.Current.SendDiagnosticMessage($"live tensors {tensorsBefore} → {tensorsAfter}, RSS {rssBefore >> 20} → {rssAfter >> 20} MiB");
         Assert.Equal(tensorsBefore, tensorsAfter);
         Assert.True(rssAfter - rssBefore < 48L << 20, $"RSS grew {(rssAfter - rssBefore) >> 20} MiB over 200 generations ({rssBefore >> 20} → {rssAfter >> 20} MiB)");
     }
