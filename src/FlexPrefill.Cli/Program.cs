@@ -1,3 +1,1 @@
-// Placeholder entry point until the commands land (generate, logits, inspect, bench).
-Console.Error.WriteLine("flexprefill: no commands yet");
-return 2;
+return await FlexPrefill.Cli.FlexPrefillCli.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

@@ -1,0 +1,217 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using FlexPrefill.Cli.Bench;
+using FlexPrefill.Inference;
+using FlexPrefill.Inference.Attention;
+using FlexPrefill.Inference.Models;
+
+namespace FlexPrefill.Cli.Commands;
+
+/// <summary><c>flexprefill bench</c>: time to first token, decode throughput, peak GPU memory and density from short
+/// to long prompts, dense against FlexPrefill, on a random-weight preset or a model folder.</summary>
+static class BenchCommand
+{
+    static readonly string[] AttentionNames = ["dense", "flexprefill"];
+
+    public static Command Create()
+    {
+        var config = new Option<string?>("--config") { Description = $"random-weight model built on the device, no file: {string.Join(" | ", BenchmarkPresets.Names)}", HelpName = "NAME" }
+            .AcceptOnlyFromAmong(BenchmarkPresets.Names);
+        var model = CommonOptions.Model();
+        var lengths = CommonOptions.IntList("--lengths", "prompt lengths in tokens (default 8192,32768,65536,131072)", "N,N,...");
+        var attention = new Option<string>("--attention") { Description = "attentions to compare: dense, flexprefill or both", DefaultValueFactory = _ => "dense,flexprefill", HelpName = "LIST" };
+        var decodeSteps = new Option<int>("--decode-steps") { Description = "decode steps after the first token", DefaultValueFactory = _ => 128, HelpName = "N" };
+        var device = CommonOptions.Device();
+        var dtype = CommonOptions.DType();
+        var gamma = CommonOptions.Gamma();
+        var tau = CommonOptions.Tau();
+        var minBudget = CommonOptions.MinBudget();
+        var png = new Option<FileInfo?>("--png") { Description = "write a plot of the results", HelpName = "FILE" };
+        var json = new Option<FileInfo?>("--json") { Description = "write the results as JSON", HelpName = "FILE" };
+        var isolate = new Option<bool?>("--isolate") { Description = "run each row in a fresh process so its peak GPU memory is its own (default: true on cuda)" };
+
+        var command = new Command("bench", "Benchmark prefill (time to first token) and decode, dense against FlexPrefill.")
+        {
+            config, model, lengths, attention, decodeSteps, device, dtype, gamma, tau, minBudget, png, json, isolate,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            if (parse.GetResult(config) is not null && parse.GetResult(model) is not null)
+                throw new UsageException("give --config or --model, not both");
+            var lengthList = parse.GetValue(lengths) ?? [8192, 32768, 65536, 131072];
+            foreach (var n in lengthList)
+            {
+                if (n < 1) throw new UsageException($"--lengths: {n} is not a positive length");
+            }
+            var attentions = parse.GetValue(attention)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct().ToArray();
+            if (attentions.Length == 0 || attentions.Any(a => !AttentionNames.Contains(a)))
+                throw new UsageException($"--attention: expected dense, flexprefill or dense,flexprefill (got '{parse.GetValue(attention)}')");
+            var steps = parse.GetValue(decodeSteps);
+            if (steps < 0)
+                throw new UsageException($"--decode-steps must be ≥ 0 (got {steps})");
+            var plan = new BenchmarkPlan(lengthList, attentions, steps, CommonOptions.FlexPrefillOptions(parse.GetValue(gamma), parse.GetValue(tau), parse.GetValue(minBudget)));
+
+            var deviceName = parse.GetValue(device)!;
+            var source = new ModelSource(parse.GetValue(config), parse.GetValue(config) is null ? ModelLocator.Resolve(parse.GetValue(model)) : null);
+            var settings = new Settings(source, deviceName, parse.GetValue(dtype), plan, string.Join(' ', parse.Tokens.Select(t => t.Value)));
+            var error = parse.InvocationConfiguration.Error;
+
+            var report = (parse.GetValue(isolate) ?? deviceName == "cuda")
+                ? await RunIsolatedAsync(settings, error, ct).ConfigureAwait(false)
+                : await RunInProcessAsync(settings, error, ct).ConfigureAwait(false);
+
+            parse.InvocationConfiguration.Output.Write(BenchmarkTable.Format(report));
+            if (parse.GetValue(json) is { } jsonFile)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(jsonFile.FullName)!);
+                await File.WriteAllTextAsync(jsonFile.FullName, report.ToJson(), ct).ConfigureAwait(false);
+            }
+            if (parse.GetValue(png) is { } pngFile)
+                BenchmarkPlot.SavePng(report, pngFile.FullName);
+            return report.Rows.All(r => r.Error is null) ? FlexPrefillCli.Success : FlexPrefillCli.Failure;
+        });
+        return command;
+    }
+
+    /// <summary>A preset name (random weights) or a model folder.</summary>
+    sealed record ModelSource(string? Preset, string? Directory)
+    {
+        public string Describe => Preset is not null ? $"{Preset} (random weights)" : Path.GetFileName(Directory!.TrimEnd('/'));
+    }
+
+    sealed record Settings(ModelSource Source, string Device, string? DType, BenchmarkPlan Plan, string Arguments)
+    {
+        public string DTypeName => DType ?? (Device == "cuda" ? "bfloat16" : "float32");
+
+        public BenchmarkReport Report(string? gpu, string memorySource, IReadOnlyList<BenchmarkRow> rows) => new(
+            DateTimeOffset.UtcNow, "flexprefill " + Arguments, Source.Describe, Device, gpu, DTypeName, Plan.DecodeSteps,
+            Plan.FlexPrefill.Gamma, Plan.FlexPrefill.Tau, Plan.FlexPrefill.MinBudget, memorySource, rows);
+    }
+
+    static async Task<BenchmarkReport> RunInProcessAsync(Settings settings, TextWriter log, CancellationToken ct)
+    {
+        // The monitor's baseline must be read before this process touches CUDA.
+        string? whyNoMonitor = "cpu run";
+        using var memory = settings.Device == "cuda" ? GpuMemoryMonitor.TryStart(out whyNoMonitor) : null;
+        if (settings.Device == "cuda" && memory is null)
+            log.WriteLine($"peak GPU memory unavailable: {whyNoMonitor}");
+
+        var options = ModelFactory.Options(settings.Device, settings.DType);
+        var clock = Stopwatch.StartNew();
+        using var model = settings.Source.Preset is { } preset
+            ? LanguageModel.CreateRandom(PresetConfig(preset, settings.Plan), options)
+            : LanguageModel.Load(settings.Source.Directory!, options);
+        log.WriteLine($"model: {settings.Source.Describe}, ready in {clock.Elapsed.TotalSeconds:F1} s" +
+            (memory is null ? "" : $", {memory.CurrentMiB:N0} MiB on the GPU"));
+
+        var rows = await new BenchmarkRunner(model, settings.Plan, memory, log).RunAsync(ct).ConfigureAwait(false);
+        return settings.Report(memory?.DeviceName, memory is null ? $"none ({whyNoMonitor})" : GpuMemoryMonitor.Source, rows);
+    }
+
+    /// <summary>The preset's config with its context raised to hold the longest prompt plus the decode steps
+    /// (Llama-3.1's 131,072 leaves no room to decode after a 128K prompt; llama3 rope scaling does not depend on it),
+    /// and no end-of-sequence ids, so that random weights never stop the decode before the steps asked for.</summary>
+    static ModelConfig PresetConfig(string preset, BenchmarkPlan plan)
+    {
+        var config = JsonNode.Parse(BenchmarkPresets.ConfigJson(preset))!.AsObject();
+        var needed = plan.Lengths.Max() + plan.DecodeSteps + 1;
+        if (config["max_position_embeddings"]!.GetValue<int>() < needed)
+            config["max_position_embeddings"] = needed;
+        return ModelConfig.Parse(config, $"the {preset} preset") with { EosTokenIds = [] };
+    }
+
+    /// <summary>Each row in a child process (this same command with one length and one attention): the caching
+    /// allocator of one row never inflates the next row's peak, and an out-of-memory row cannot poison the others.</summary>
+    static async Task<BenchmarkReport> RunIsolatedAsync(Settings settings, TextWriter log, CancellationToken ct)
+    {
+        var rows = new List<BenchmarkRow>();
+        string? gpu = null, memorySource = null;
+        foreach (var tokens in settings.Plan.Lengths)
+        {
+            foreach (var attention in settings.Plan.Attentions)
+            {
+                var childJson = Path.Combine(Path.GetTempPath(), $"flexprefill-bench-{Environment.ProcessId}-{tokens}-{attention}.json");
+                try
+                {
+                    var (exitCode, lastLine) = await RunChildAsync(ChildArguments(settings, tokens, attention, childJson), log, ct).ConfigureAwait(false);
+                    if (File.Exists(childJson))
+                    {
+                        var child = BenchmarkReport.FromJson(await File.ReadAllTextAsync(childJson, ct).ConfigureAwait(false));
+                        rows.AddRange(child.Rows);
+                        gpu ??= child.Gpu;
+                        memorySource ??= child.MemorySource;
+                    }
+                    else
+                    {
+                        rows.Add(BenchmarkRow.Failed(tokens, attention, $"child process exited with {exitCode}: {lastLine}"));
+                    }
+                }
+                finally
+                {
+                    File.Delete(childJson);
+                }
+            }
+        }
+        return settings.Report(gpu, (memorySource ?? "none") + "; one process per row", rows);
+    }
+
+    static List<string> ChildArguments(Settings settings, int tokens, string attention, string json)
+    {
+        List<string> args = ["bench"];
+        if (settings.Source.Preset is { } preset) args.AddRange(["--config", preset]);
+        else args.AddRange(["--model", settings.Source.Directory!]);
+        args.AddRange([
+            "--lengths", tokens.ToString(CultureInfo.InvariantCulture), "--attention", attention,
+            "--decode-steps", settings.Plan.DecodeSteps.ToString(CultureInfo.InvariantCulture), "--device", settings.Device,
+            "--gamma", settings.Plan.FlexPrefill.Gamma.ToString("R", CultureInfo.InvariantCulture),
+            "--tau", settings.Plan.FlexPrefill.Tau.ToString("R", CultureInfo.InvariantCulture),
+            "--min-budget", settings.Plan.FlexPrefill.MinBudget.ToString(CultureInfo.InvariantCulture),
+            "--isolate", "false", "--json", json]);
+        if (settings.DType is { } dtype) args.AddRange(["--dtype", dtype]);
+        return args;
+    }
+
+    /// <summary>Runs this executable again; its progress goes to our error writer, its table nowhere.</summary>
+    static async Task<(int ExitCode, string LastLine)> RunChildAsync(List<string> args, TextWriter log, CancellationToken ct)
+    {
+        var start = SelfStartInfo();
+        foreach (var a in args) start.ArgumentList.Add(a);
+        start.RedirectStandardOutput = true;
+        start.RedirectStandardError = true;
+        using var child = Process.Start(start) ?? throw new InvalidOperationException($"could not start {start.FileName}");
+        var lastLine = "";
+        child.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            lock (log) log.WriteLine(e.Data);
+            if (e.Data.Trim().Length > 0) lastLine = e.Data.Trim();
+        };
+        child.OutputDataReceived += (_, _) => { };
+        child.BeginErrorReadLine();
+        child.BeginOutputReadLine();
+        try
+        {
+            await child.WaitForExitAsync(ct).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            child.Kill(entireProcessTree: true);
+            throw;
+        }
+        return (child.ExitCode, lastLine);
+    }
+
+    /// <summary>The apphost when we run as <c>flexprefill</c>; otherwise (tests, <c>dotnet flexprefill.dll</c>) the
+    /// dotnet host on our assembly.</summary>
+    static ProcessStartInfo SelfStartInfo()
+    {
+        var process = Environment.ProcessPath;
+        if (process is not null && Path.GetFileNameWithoutExtension(process) == "flexprefill")
+            return new ProcessStartInfo(process);
+        var start = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet");
+        start.ArgumentList.Add(typeof(BenchCommand).Assembly.Location);
+        return start;
+    }
+}
