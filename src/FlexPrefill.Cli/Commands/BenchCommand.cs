@@ -30,14 +30,21 @@ static class BenchCommand
         var minBudget = CommonOptions.MinBudget();
         var png = new Option<FileInfo?>("--png") { Description = "write a plot of the results", HelpName = "FILE" };
         var json = new Option<FileInfo?>("--json") { Description = "write the results as JSON", HelpName = "FILE" };
+        var fromJson = new Option<FileInfo>("--from-json") { Description = "run nothing: print the table (and write --png) of a report saved with --json, e.g. on a machine with fonts", HelpName = "FILE" }
+            .AcceptExistingOnly();
         var isolate = new Option<bool?>("--isolate") { Description = "run each row in a fresh process so its peak GPU memory is its own (default: true on cuda)" };
 
         var command = new Command("bench", "Benchmark prefill (time to first token) and decode, dense against FlexPrefill.")
         {
-            config, model, lengths, attention, decodeSteps, device, dtype, gamma, tau, minBudget, png, json, isolate,
+            config, model, lengths, attention, decodeSteps, device, dtype, gamma, tau, minBudget, png, json, isolate, fromJson,
         };
         command.SetAction(async (parse, ct) =>
         {
+            if (parse.GetValue(fromJson) is { } saved)
+            {
+                var savedReport = BenchmarkReport.FromJson(await File.ReadAllTextAsync(saved.FullName, ct).ConfigureAwait(false));
+                return await WriteAsync(savedReport, parse.InvocationConfiguration.Output, null, parse.GetValue(png), ct).ConfigureAwait(false);
+            }
             if (parse.GetResult(config) is not null && parse.GetResult(model) is not null)
                 throw new UsageException("give --config or --model, not both");
             var lengthList = parse.GetValue(lengths) ?? [8192, 32768, 65536, 131072];
@@ -62,17 +69,23 @@ static class BenchCommand
                 ? await RunIsolatedAsync(settings, error, ct).ConfigureAwait(false)
                 : await RunInProcessAsync(settings, error, ct).ConfigureAwait(false);
 
-            parse.InvocationConfiguration.Output.Write(BenchmarkTable.Format(report));
-            if (parse.GetValue(json) is { } jsonFile)
-            {
-                Directory.CreateDirectory(Path.GetDirectoryName(jsonFile.FullName)!);
-                await File.WriteAllTextAsync(jsonFile.FullName, report.ToJson(), ct).ConfigureAwait(false);
-            }
-            if (parse.GetValue(png) is { } pngFile)
-                BenchmarkPlot.SavePng(report, pngFile.FullName);
-            return report.Rows.All(r => r.Error is null) ? FlexPrefillCli.Success : FlexPrefillCli.Failure;
+            return await WriteAsync(report, parse.InvocationConfiguration.Output, parse.GetValue(json), parse.GetValue(png), ct).ConfigureAwait(false);
         });
         return command;
+    }
+
+    /// <summary>Table on the output, then the files; exit code 1 when a row failed.</summary>
+    static async Task<int> WriteAsync(BenchmarkReport report, TextWriter output, FileInfo? json, FileInfo? png, CancellationToken ct)
+    {
+        output.Write(BenchmarkTable.Format(report));
+        if (json is not null)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(json.FullName)!);
+            await File.WriteAllTextAsync(json.FullName, report.ToJson(), ct).ConfigureAwait(false);
+        }
+        if (png is not null)
+            BenchmarkPlot.SavePng(report, png.FullName);
+        return report.Rows.All(r => r.Error is null) ? FlexPrefillCli.Success : FlexPrefillCli.Failure;
     }
 
     /// <summary>A preset name (random weights) or a model folder.</summary>

@@ -1,0 +1,66 @@
+using FlexPrefill.Cli.Bench;
+
+namespace FlexPrefill.Cli.Tests;
+
+public sealed class BenchCommandTests : IDisposable
+{
+    readonly string _folder = Directory.CreateTempSubdirectory("flexprefill-cli-bench-").FullName;
+
+    public void Dispose() => Directory.Delete(_folder, recursive: true);
+
+    [Fact]
+    public void The_tiny_preset_runs_on_cpu_and_prints_every_column_for_every_row()
+    {
+        var json = Path.Combine(_folder, "bench.json");
+        var png = Path.Combine(_folder, "bench.png");
+
+        var run = CliRun.Of("bench", "--config", "tiny", "--lengths", "64,384", "--attention", "dense,flexprefill", "--decode-steps", "3",
+            "--min-budget", "128", "--json", json, "--png", png);
+
+        Assert.True(run.ExitCode == 0, run.Error);
+        var lines = run.Output.TrimEnd().Split('\n');
+        Assert.Equal(2 + 4, lines.Length);
+        foreach (var column in BenchmarkTable.Columns)
+            Assert.Contains(column, lines[1]);
+        var report = BenchmarkReport.FromJson(File.ReadAllText(json));
+        Assert.Equal([(64, "dense"), (64, "flexprefill"), (384, "dense"), (384, "flexprefill")], report.Rows.Select(r => (r.Tokens, r.Attention)));
+        Assert.All(report.Rows, r =>
+        {
+            Assert.Null(r.Error);
+            Assert.True(r.TtftMs > 0);
+            Assert.Equal(3, r.DecodeSteps);
+            Assert.Null(r.PeakGpuMb);
+        });
+        Assert.All(report.Rows.Where(r => r.Attention == "dense"), r => Assert.Equal(1.0, r.Density));
+        // 384 tokens is past FlexPrefill's dense fallback (S ≤ 2 blocks): it computes fewer blocks than causal.
+        Assert.InRange(report.Rows.Single(r => r is { Tokens: 384, Attention: "flexprefill" }).Density, 0.01, 0.999);
+        Assert.True(new FileInfo(png).Length > 10_000);
+    }
+
+    [Fact]
+    public void A_saved_report_prints_the_same_table_again()
+    {
+        var json = Path.Combine(_folder, "bench.json");
+        var first = CliRun.Of("bench", "--config", "tiny", "--lengths", "32", "--attention", "dense", "--decode-steps", "2", "--json", json);
+
+        var again = CliRun.Of("bench", "--from-json", json);
+
+        Assert.True(first.ExitCode == 0, first.Error);
+        Assert.Equal(0, again.ExitCode);
+        Assert.Equal(first.Output, again.Output);
+    }
+
+    [Fact]
+    public void Isolated_rows_run_in_child_processes_and_come_back_in_the_report()
+    {
+        var json = Path.Combine(_folder, "bench.json");
+
+        var run = CliRun.Of("bench", "--config", "tiny", "--lengths", "32", "--attention", "dense", "--decode-steps", "2", "--isolate", "--json", json);
+
+        Assert.True(run.ExitCode == 0, run.Error);
+        var report = BenchmarkReport.FromJson(File.ReadAllText(json));
+        Assert.Contains("one process per row", report.MemorySource);
+        Assert.Equal(32, Assert.Single(report.Rows).Tokens);
+        Assert.Contains("run: dense, 32 tokens", run.Error);
+    }
+}
