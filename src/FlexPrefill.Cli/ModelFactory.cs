@@ -1,4 +1,5 @@
 using FlexPrefill.Inference;
+using FlexPrefill.Inference.Attention;
 using TorchSharp;
 
 namespace FlexPrefill.Cli;
@@ -13,7 +14,12 @@ static class ModelFactory
     {
         if (device == "cuda")
             RequireCuda();
-        return new ModelLoadOptions { Device = device, DType = CommonOptions.ToScalarType(dtype) };
+        return new ModelLoadOptions
+        {
+            Device = device,
+            DType = CommonOptions.ToScalarType(dtype),
+            FlexPrefillBackend = options => new FlexPrefillAttention(options),
+        };
     }
 
     public static void RequireCuda()
