@@ -22,6 +22,11 @@ static class CommonOptions
     public static Option<int[]?> IntList(string name, string description, string helpName) =>
         new(name) { Description = description, HelpName = helpName, CustomParser = r => ParseIntList(r, name) };
 
+    /// <summary>The list given with <paramref name="option"/>, or null when it was not on the command line (the parser
+    /// would otherwise report an empty array for an absent option with a custom parser).</summary>
+    public static int[]? GetList(this ParseResult parse, Option<int[]?> option) =>
+        parse.GetResult(option) is null ? null : parse.GetValue(option);
+
     public static Option<double?> Gamma() => new("--gamma") { Description = "FlexPrefill: attention mass the selected blocks cover, in (0, 1] (default 0.95)" };
     public static Option<double?> Tau() => new("--tau") { Description = "FlexPrefill: JS-distance threshold for the query-aware pattern, in [0, 1] (default 0.1)" };
     public static Option<int?> MinBudget() => new("--min-budget") { Description = "FlexPrefill: minimum tokens each head computes (default 1024)", HelpName = "TOKENS" };

@@ -47,7 +47,7 @@ static class BenchCommand
             }
             if (parse.GetResult(config) is not null && parse.GetResult(model) is not null)
                 throw new UsageException("give --config or --model, not both");
-            var lengthList = parse.GetValue(lengths) ?? [8192, 32768, 65536, 131072];
+            var lengthList = parse.GetList(lengths) ?? [8192, 32768, 65536, 131072];
             foreach (var n in lengthList)
             {
                 if (n < 1) throw new UsageException($"--lengths: {n} is not a positive length");

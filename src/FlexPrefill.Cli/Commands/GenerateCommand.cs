@@ -44,7 +44,7 @@ static class GenerateCommand
             var sources = new[] { parse.GetResult(prompt), parse.GetResult(promptFile), parse.GetResult(tokens) }.Count(r => r is not null);
             if (sources != 1)
                 throw new UsageException("give exactly one of --prompt, --prompt-file, --tokens");
-            var ids = parse.GetValue(tokens);
+            var ids = parse.GetList(tokens);
             if (ids is not null && (parse.GetValue(raw) || parse.GetValue(system) is not null))
                 throw new UsageException("--raw and --system apply to text prompts, not to --tokens");
             if (parse.GetValue(raw) && parse.GetValue(system) is not null)

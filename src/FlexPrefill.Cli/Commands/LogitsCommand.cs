@@ -21,8 +21,8 @@ static class LogitsCommand
         };
         command.SetAction(async (parse, ct) =>
         {
-            var ids = parse.GetValue(tokens)!;
-            var requested = (parse.GetValue(positions) ?? [-1]).Distinct().ToArray();
+            var ids = parse.GetList(tokens)!;
+            var requested = (parse.GetList(positions) ?? [-1]).Distinct().ToArray();
             var absolute = requested.Select(p => Absolute(p, ids.Length)).ToArray();
 
             var directory = ModelLocator.Resolve(parse.GetValue(model));
