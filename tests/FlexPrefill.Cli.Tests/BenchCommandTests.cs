@@ -14,8 +14,8 @@ public sealed class BenchCommandTests : IDisposable
         var json = Path.Combine(_folder, "bench.json");
         var png = Path.Combine(_folder, "bench.png");
 
-        var run = CliRun.Of("bench", "--config", "tiny", "--lengths", "64,384", "--attention", "dense,flexprefill", "--decode-steps", "3",
-            "--min-budget", "128", "--json", json, "--png", png);
+        var run = CliRun.Of("bench", "--config", "tiny", "--lengths", "64,1024", "--attention", "dense,flexprefill", "--decode-steps", "3",
+            "--min-budget", "128", "--gamma", "0.5", "--json", json, "--png", png);
 
         Assert.True(run.ExitCode == 0, run.Error);
         var lines = run.Output.TrimEnd().Split('\n');
@@ -23,7 +23,7 @@ public sealed class BenchCommandTests : IDisposable
         foreach (var column in BenchmarkTable.Columns)
             Assert.Contains(column, lines[1]);
         var report = BenchmarkReport.FromJson(File.ReadAllText(json));
-        Assert.Equal([(64, "dense"), (64, "flexprefill"), (384, "dense"), (384, "flexprefill")], report.Rows.Select(r => (r.Tokens, r.Attention)));
+        Assert.Equal([(64, "dense"), (64, "flexprefill"), (1024, "dense"), (1024, "flexprefill")], report.Rows.Select(r => (r.Tokens, r.Attention)));
         Assert.All(report.Rows, r =>
         {
             Assert.Null(r.Error);
@@ -32,8 +32,9 @@ public sealed class BenchCommandTests : IDisposable
             Assert.Null(r.PeakGpuMb);
         });
         Assert.All(report.Rows.Where(r => r.Attention == "dense"), r => Assert.Equal(1.0, r.Density));
-        // 384 tokens is past FlexPrefill's dense fallback (S ≤ 2 blocks): it computes fewer blocks than causal.
-        Assert.InRange(report.Rows.Single(r => r is { Tokens: 384, Attention: "flexprefill" }).Density, 0.01, 0.999);
+        // 64 tokens is inside FlexPrefill's dense fallback (S ≤ 2 blocks); 1024 tokens (8 blocks) at gamma 0.5 is sparse.
+        Assert.Equal(1.0, report.Rows.Single(r => r is { Tokens: 64, Attention: "flexprefill" }).Density);
+        Assert.InRange(report.Rows.Single(r => r is { Tokens: 1024, Attention: "flexprefill" }).Density, 0.05, 0.95);
         Assert.True(new FileInfo(png).Length > 10_000);
     }
 
