@@ -1,6 +1,7 @@
 using FlexPrefill.Inference;
 using FlexPrefill.Inference.Attention;
 using TorchSharp;
+using DeviceType = TorchSharp.DeviceType;
 
 namespace FlexPrefill.Cli;
 
@@ -12,6 +13,7 @@ static class ModelFactory
 
     public static ModelLoadOptions Options(string device, string? dtype)
     {
+        RequireLibTorch();
         if (device == "cuda")
             RequireCuda();
         return new ModelLoadOptions
@@ -20,6 +22,22 @@ static class ModelFactory
             DType = CommonOptions.ToScalarType(dtype),
             FlexPrefillBackend = options => new FlexPrefillAttention(options),
         };
+    }
+
+    /// <summary>Loads libtorch now, so a build without it (-p:TorchBackend=external and no LD_LIBRARY_PATH) fails
+    /// with what to do rather than with a confusing error from the first tensor.</summary>
+    static void RequireLibTorch()
+    {
+        try
+        {
+            torch.InitializeDeviceType(DeviceType.CPU);
+        }
+        catch (Exception e) when (e is NotSupportedException or DllNotFoundException or TypeInitializationException)
+        {
+            throw new InvalidOperationException(
+                "libtorch could not be loaded. A -p:TorchBackend=external build needs LD_LIBRARY_PATH naming a PyTorch install's torch/lib " +
+                $"(python3 -c 'import torch,os;print(os.path.dirname(torch.__file__))')/lib): {e.Message}", e);
+        }
     }
 
     public static void RequireCuda()
