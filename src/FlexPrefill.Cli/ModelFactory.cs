@@ -1,13 +1,20 @@
+using System.Collections.Concurrent;
 using FlexPrefill.Inference;
 using FlexPrefill.Inference.Attention;
+using FlexPrefill.Native;
 using TorchSharp;
 using DeviceType = TorchSharp.DeviceType;
 
 namespace FlexPrefill.Cli;
 
-/// <summary>Loads models with the --device/--dtype choices, checking CUDA first so the error says what to do.</summary>
+/// <summary>Loads models with the --device/--dtype choices, checking libtorch and CUDA first so errors say what to do,
+/// and supplies the FlexPrefill backend: the native CUDA kernels on cuda when libflexprefill loads
+/// (FLEXPREFILL_NATIVE or beside the executable), else the managed reference.</summary>
 static class ModelFactory
 {
+    // One backend per distinct options for the life of the process: the native one keeps a device workspace.
+    static readonly ConcurrentDictionary<(FlexPrefillOptions, bool Native), IAttentionBackend> Backends = new();
+
     public static LanguageModel Load(string directory, string device, string? dtype) =>
         LanguageModel.Load(directory, Options(device, dtype));
 
@@ -16,12 +23,24 @@ static class ModelFactory
         RequireLibTorch();
         if (device == "cuda")
             RequireCuda();
+        var native = device == "cuda" && NativeFlexPrefillAttention.IsAvailable();
         return new ModelLoadOptions
         {
             Device = device,
             DType = CommonOptions.ToScalarType(dtype),
-            FlexPrefillBackend = options => new FlexPrefillAttention(options),
+            FlexPrefillBackend = options => Backends.GetOrAdd((options, native), key => key.Native
+                ? new NativeFlexPrefillAttention(key.Item1)
+                : new FlexPrefillAttention(key.Item1)),
         };
+    }
+
+    /// <summary>Whether FlexPrefill on <paramref name="device"/> runs on the native kernels; the reason when not.</summary>
+    public static bool NativeFlexPrefill(string device, out string? whyNot)
+    {
+        whyNot = device != "cuda" ? "the native kernels are CUDA only"
+            : NativeFlexPrefillAttention.IsAvailable() ? null
+            : $"libflexprefill did not load or sees no GPU (set {NativeLibraryLoader.EnvironmentVariable} to native/build*/libflexprefill.so)";
+        return whyNot is null;
     }
 
     /// <summary>Loads libtorch now, so a build without it (-p:TorchBackend=external and no LD_LIBRARY_PATH) fails
@@ -40,7 +59,7 @@ static class ModelFactory
         }
     }
 
-    public static void RequireCuda()
+    static void RequireCuda()
     {
         if (!torch.cuda.is_available())
             throw new InvalidOperationException(

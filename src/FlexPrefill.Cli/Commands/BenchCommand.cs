@@ -61,6 +61,9 @@ static class BenchCommand
             var plan = new BenchmarkPlan(lengthList, attentions, steps, CommonOptions.FlexPrefillOptions(parse.GetValue(gamma), parse.GetValue(tau), parse.GetValue(minBudget)));
 
             var deviceName = parse.GetValue(device)!;
+            // A GPU benchmark of the managed reference would spend minutes measuring the wrong thing: refuse it.
+            if (attentions.Contains("flexprefill") && deviceName == "cuda" && !ModelFactory.NativeFlexPrefill(deviceName, out var whyNotNative))
+                throw new InvalidOperationException($"FlexPrefill on cuda would run on the managed reference: {whyNotNative}");
             var source = new ModelSource(parse.GetValue(config), parse.GetValue(config) is null ? ModelLocator.Resolve(parse.GetValue(model)) : null);
             var settings = new Settings(source, deviceName, parse.GetValue(dtype), plan, string.Join(' ', parse.Tokens.Select(t => t.Value)));
             var error = parse.InvocationConfiguration.Error;

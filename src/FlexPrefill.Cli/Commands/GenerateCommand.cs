@@ -66,6 +66,8 @@ static class GenerateCommand
             var promptText = parse.GetValue(prompt) ?? (parse.GetValue(promptFile) is { } file ? await File.ReadAllTextAsync(file.FullName, ct).ConfigureAwait(false) : null);
 
             var directory = ModelLocator.Resolve(parse.GetValue(model));
+            if (useFlexPrefill && parse.GetValue(device) == "cuda" && !ModelFactory.NativeFlexPrefill("cuda", out var whyNotNative))
+                parse.InvocationConfiguration.Error.WriteLine($"note: FlexPrefill runs on the managed reference: {whyNotNative}");
             using var lm = ModelFactory.Load(directory, parse.GetValue(device)!, parse.GetValue(dtype));
             var promptTokens = ids is not null
                 ? PromptTokens.Check(ids, lm.Config.VocabSize)
