@@ -51,6 +51,7 @@ public sealed class BenchmarkReportTests
 
         Assert.Contains("\"ttft_ms\": 612.26", json);
         Assert.Contains("\"peak_gpu_mb\": null", json);
+        Assert.Contains("\"dtype\": \"bfloat16\"", json);
         Assert.Equal(report.Rows.Count, back.Rows.Count);
         Assert.Equal(report.Rows[0], back.Rows[0]);
         Assert.Equal("CUDA out of memory", back.Rows[2].Error);

@@ -25,7 +25,7 @@ sealed record BenchmarkRow(
 
 /// <summary>A benchmark run: what ran where, and the rows. Written with --json, read back from child processes.</summary>
 sealed record BenchmarkReport(
-    DateTimeOffset Date, string Command, string Model, string Device, string? Gpu, string DType, int DecodeSteps,
+    DateTimeOffset Date, string Command, string Model, string Device, string? Gpu, [property: JsonPropertyName("dtype")] string DType, int DecodeSteps,
     double Gamma, double Tau, int MinBudget, string MemorySource, IReadOnlyList<BenchmarkRow> Rows)
 {
     static readonly JsonSerializerOptions JsonOptions = new()

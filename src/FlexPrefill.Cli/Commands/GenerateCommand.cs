@@ -50,7 +50,7 @@ static class GenerateCommand
             if (parse.GetValue(raw) && parse.GetValue(system) is not null)
                 throw new UsageException("--system needs the chat template; it cannot be combined with --raw");
             var useFlexPrefill = parse.GetValue(attention) == "flexprefill";
-            if (!useFlexPrefill && (parse.GetResult(gamma) ?? parse.GetResult(tau) ?? (object?)parse.GetResult(minBudget)) is not null)
+            if (!useFlexPrefill && (parse.GetResult(gamma) ?? parse.GetResult(tau) ?? parse.GetResult(minBudget)) is not null)
                 throw new UsageException("--gamma, --tau and --min-budget need --attention flexprefill");
 
             var options = new GenerationOptions

@@ -39,8 +39,11 @@ static class LogitsCommand
                 json.WriteStartObject("positions");
                 for (var i = 0; i < requested.Length; i++)
                 {
+                    var values = logits[absolute[i]];
+                    if (!values.All(float.IsFinite))
+                        throw new InvalidOperationException($"the logits at position {requested[i]} are not finite (NaN or infinity); try --dtype float32");
                     json.WriteStartArray(requested[i].ToString(System.Globalization.CultureInfo.InvariantCulture));
-                    foreach (var v in logits[absolute[i]]) json.WriteNumberValue(v);
+                    foreach (var v in values) json.WriteNumberValue(v);
                     json.WriteEndArray();
                 }
                 json.WriteEndObject();
