@@ -1,4 +1,7 @@
+using System.Collections.Concurrent;
 using FlexPrefill.Inference;
+using FlexPrefill.Inference.Attention;
+using FlexPrefill.Native;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -67,7 +70,35 @@ public sealed class FlexPrefillModelHost : IDisposable
 /// <param name="Load">Loads the model described by the options.</param>
 internal sealed record FlexPrefillModelLoader(Func<FlexPrefillServiceOptions, ILoggerFactory?, ILanguageModel> Load)
 {
-    /// <summary>Loads with the engine. Until the engine's <c>LanguageModel</c> is on main this refuses clearly.</summary>
-    public static FlexPrefillModelLoader Default { get; } = new((options, _) =>
-        throw new ModelLoadException($"cannot load '{options.ModelPath}': this build has no model loader (FlexPrefill.Inference.LanguageModel is missing)"));
+    /// <summary>Loads the folder with the engine (<see cref="LanguageModel.Load"/>).</summary>
+    public static FlexPrefillModelLoader Default { get; } = new((options, _) => LanguageModel.Load(options.ModelPath, ToLoadOptions(options)));
+
+    internal static ModelLoadOptions ToLoadOptions(FlexPrefillServiceOptions o) => new()
+    {
+        Device = o.Device,
+        DType = o.DType switch
+        {
+            null => null,
+            "bfloat16" => TorchSharp.torch.ScalarType.BFloat16,
+            "float16" => TorchSharp.torch.ScalarType.Float16,
+            "float32" => TorchSharp.torch.ScalarType.Float32,
+            _ => throw new ArgumentException($"{FlexPrefillServiceOptions.SectionName}:DType is '{o.DType}'; it must be 'bfloat16', 'float16' or 'float32'"),
+        },
+        MaxContextTokens = o.MaxContextTokens,
+        QueueCapacity = o.QueueCapacity,
+        PrefixCacheBytes = o.PrefixCacheBytes,
+        FlexPrefillBackend = o.NativeKernels && o.Device.StartsWith("cuda", StringComparison.Ordinal) ? NativeBackends(o.NativeLibraryPath) : null,
+    };
+
+    /// <summary>
+    /// The engine asks for a backend per request; the native one holds a device workspace, so one is kept per distinct
+    /// FlexPrefill setting (a handful in practice; beyond 8 they are made per request).
+    /// </summary>
+    static Func<FlexPrefillOptions, IAttentionBackend> NativeBackends(string? libraryPath)
+    {
+        var backends = new ConcurrentDictionary<FlexPrefillOptions, IAttentionBackend>();
+        return options => backends.TryGetValue(options, out var backend) ? backend
+            : backends.Count < 8 ? backends.GetOrAdd(options, o => NativeFlexPrefillAttention.CreateOrManaged(o, libraryPath))
+            : NativeFlexPrefillAttention.CreateOrManaged(options, libraryPath);
+    }
 }
