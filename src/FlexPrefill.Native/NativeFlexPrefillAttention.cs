@@ -144,8 +144,9 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
         ArgumentNullException.ThrowIfNull(q);
         ArgumentNullException.ThrowIfNull(k);
         ArgumentNullException.ThrowIfNull(v);
-        if (q.device_type != DeviceType.CUDA || k.device_type != DeviceType.CUDA || v.device_type != DeviceType.CUDA)
-            return "tensors are not on a CUDA device";
+        var device = NativeLibraryLoader.IsEmulated ? DeviceType.CPU : DeviceType.CUDA;
+        if (q.device_type != device || k.device_type != device || v.device_type != device)
+            return $"tensors are not on a {device} device";
         if (q.dtype != ScalarType.BFloat16 || k.dtype != ScalarType.BFloat16 || v.dtype != ScalarType.BFloat16)
             return $"dtype {q.dtype}: the kernels take bf16";
         if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) return "q, k and v must be 4-d";
@@ -163,7 +164,7 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
         return ok ? t : t.contiguous();
     }
 
-    static nint DevicePointer(Tensor t) => t.storage<BFloat16>().data_ptr() + (nint)(t.storage_offset() * t.element_size());
+    static nint DevicePointer(Tensor t) => NativeMethods.TensorData(t.Handle);
 
     NativeParams Describe(Tensor q, Tensor k, Tensor v, Tensor? output, Tensor? lse)
     {
@@ -171,7 +172,7 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
         {
             Q = DevicePointer(q), K = DevicePointer(k), V = DevicePointer(v),
             Out = output is null ? 0 : DevicePointer(output),
-            Lse = lse is null ? 0 : lse.storage<float>().data_ptr() + (nint)(lse.storage_offset() * 4),
+            Lse = lse is null ? 0 : DevicePointer(lse),
             Stream = 0, // the legacy default stream, where TorchSharp's kernels run
             // q [1, Hq, S, D]: a query row s is dimension 2, a head dimension 1
             QRowStride = q.stride(2), QHeadStride = q.stride(1),
@@ -185,15 +186,17 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
             Gamma = (float)Options.Gamma, Tau = (float)Options.Tau,
         };
         NativeMethods.Check(NativeMethods.WorkspaceSize(p, out ulong bytes));
-        if (_workspace is null || (ulong)_workspace.numel() < bytes || _workspace.device_type != q.device_type ||
+        const ulong align = 256; // the library's requirement; CUDA's allocator gives it, others need not
+        if (_workspace is null || (ulong)_workspace.numel() < bytes + align || _workspace.device_type != q.device_type ||
             _workspace.device_index != q.device_index)
         {
             _workspace?.Dispose();
-            _workspace = empty([(long)Math.Max(bytes, 256UL)], ScalarType.Byte, q.device);
+            _workspace = empty([(long)(bytes + align)], ScalarType.Byte, q.device);
             _workspace.DetachFromDisposeScope();
         }
-        p.Workspace = _workspace.storage<byte>().data_ptr();
-        p.WorkspaceBytes = (ulong)_workspace.numel();
+        nint raw = DevicePointer(_workspace), aligned = (nint)(((ulong)raw + align - 1) & ~(align - 1));
+        p.Workspace = aligned;
+        p.WorkspaceBytes = (ulong)_workspace.numel() - (ulong)(aligned - raw);
         return p;
     }
 

@@ -16,6 +16,7 @@ public static class NativeLibraryLoader
     static readonly object Gate = new();
     static nint _handle;
     static string? _loadedFrom;
+    static bool? _emulated;
 
     static NativeLibraryLoader() =>
         NativeLibrary.SetDllImportResolver(typeof(NativeLibraryLoader).Assembly, Resolve);
@@ -89,6 +90,19 @@ public static class NativeLibraryLoader
         {
             Load();
             return Marshal.PtrToStringUTF8(NativeMethods.Version()) ?? "";
+        }
+    }
+
+    /// <summary>
+    /// True when the loaded library is libflexprefill_emu (the kernels on native/emu's CPU emulator, for tests): its
+    /// "device" memory is host memory, so it takes CPU tensors.
+    /// </summary>
+    public static bool IsEmulated
+    {
+        get
+        {
+            Load();
+            lock (Gate) return _emulated ??= Version.Contains("emulated", StringComparison.Ordinal);
         }
     }
 

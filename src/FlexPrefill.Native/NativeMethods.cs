@@ -43,6 +43,13 @@ internal static partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "flexprefill_read_csr")]
     internal static unsafe partial FlexPrefillStatus ReadCsr(in NativeParams p, int head, int* rowPtr, int* colIdx, long colCapacity);
 
+    /// <summary>
+    /// The data pointer of a tensor (at::Tensor::data_ptr, storage offset included), from TorchSharp's own native
+    /// library: TorchSharp's <c>storage&lt;T&gt;()</c> does not accept bf16.
+    /// </summary>
+    [LibraryImport("LibTorchSharp", EntryPoint = "THSTensor_data")]
+    internal static partial nint TensorData(nint tensorHandle);
+
     /// <summary>Throws <see cref="FlexPrefillException"/> with the library's message unless <paramref name="status"/> is Ok.</summary>
     internal static void Check(FlexPrefillStatus status)
     {

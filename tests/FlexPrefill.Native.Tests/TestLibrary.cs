@@ -3,19 +3,27 @@ using TorchSharp;
 
 namespace FlexPrefill.Native.Tests;
 
-/// <summary>Finds the libflexprefill these tests load: FLEXPREFILL_NATIVE, else native/build*/ of the repository.</summary>
+/// <summary>
+/// Finds the libflexprefill these tests load: FLEXPREFILL_NATIVE, else native/build*/ of the repository. Without a
+/// CUDA libtorch the emulated library (libflexprefill_emu.so: the same kernels on native/emu's CPU emulator, CPU
+/// tensors) is preferred, so the end-to-end tests run on any machine.
+/// </summary>
 static class TestLibrary
 {
     static readonly Lazy<string?> Found = new(() =>
     {
         var env = Environment.GetEnvironmentVariable(NativeLibraryLoader.EnvironmentVariable);
         if (!string.IsNullOrEmpty(env)) return File.Exists(env) ? env : null;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            foreach (var build in new[] { "build-gpu", "build", "build-test" })
-            {
-                var candidate = Path.Combine(dir.FullName, "native", build, "libflexprefill.so");
-                if (File.Exists(candidate)) return candidate;
-            }
+        var names = torch.cuda.is_available()
+            ? new[] { "libflexprefill.so" }
+            : new[] { "libflexprefill_emu.so", "libflexprefill.so" };
+        foreach (var name in names)
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+                foreach (var build in new[] { "build-gpu", "build", "build-test" })
+                {
+                    var candidate = Path.Combine(dir.FullName, "native", build, name);
+                    if (File.Exists(candidate)) return candidate;
+                }
         return null;
     });
 
@@ -28,12 +36,18 @@ static class TestLibrary
         return Found.Value!;
     }
 
-    /// <summary>The library path on a machine with CUDA (libtorch and libflexprefill both see a device), or skips.</summary>
-    public static string GpuPathOrSkip()
+    /// <summary>
+    /// The library and the device its kernels run on: CUDA with the real library and a CUDA libtorch, the CPU with the
+    /// emulated library; otherwise skips, saying why.
+    /// </summary>
+    public static (string Path, torch.Device Device, bool Emulated) KernelsOrSkip()
     {
         var path = PathOrSkip();
-        if (!torch.cuda.is_available()) Assert.Skip("no CUDA device visible to libtorch (TorchSharp-cpu or no GPU): GPU test skipped");
+        NativeLibraryLoader.Load(path);
+        if (NativeLibraryLoader.IsEmulated) return (path, torch.CPU, true);
+        if (!torch.cuda.is_available())
+            Assert.Skip("no CUDA device visible to libtorch (TorchSharp-cpu or no GPU) and no libflexprefill_emu.so: kernel test skipped");
         if (!NativeLibraryLoader.IsAvailable(path)) Assert.Skip($"libflexprefill at {path} sees no CUDA device ({NativeLibraryLoader.Version})");
-        return path;
+        return (path, torch.CUDA, false);
     }
 }
