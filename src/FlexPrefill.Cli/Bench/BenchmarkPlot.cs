@@ -11,9 +11,9 @@ static class BenchmarkPlot
         var multiplot = new Multiplot();
         multiplot.AddPlots(3);
         var where = report.Gpu ?? report.Device;
-        Panel(multiplot.GetPlot(0), report, $"Time to first token ({where})", "seconds", r => r.TtftMs / 1000);
+        Panel(multiplot.GetPlot(0), report, $"Time to first token: {report.Model}, {where}", "seconds", r => r.TtftMs / 1000);
         Panel(multiplot.GetPlot(1), report, $"Decode after the prompt ({report.DecodeSteps} steps)", "tokens / s", r => r.DecodeTokensPerSecond);
-        Panel(multiplot.GetPlot(2), report, $"Peak GPU memory ({report.Model})", "GiB", r => r.PeakGpuMb / 1024);
+        Panel(multiplot.GetPlot(2), report, "Peak GPU memory", "GiB", r => r.PeakGpuMb / 1024);
         multiplot.Layout = new ScottPlot.MultiplotLayouts.Columns();
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null) Directory.CreateDirectory(directory);
@@ -36,8 +36,10 @@ static class BenchmarkPlot
             line.LineWidth = 2;
             top = Math.Max(top, points.Max(p => p.Y));
         }
+        if (top == 0)
+            plot.Add.Annotation("not measured", Alignment.MiddleCenter);
         var lengths = report.Rows.Select(r => r.Tokens / 1024.0).Distinct().Order().ToArray();
-        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(lengths.Select(x => new Tick(x, $"{x:0.#}")).ToArray());
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericManual(lengths.Select(x => new Tick(x, $"{x:0.##}")).ToArray());
         plot.Axes.SetLimits(0, lengths.DefaultIfEmpty(1).Max() * 1.06, 0, top > 0 ? top * 1.18 : 1);
         plot.ShowLegend(Alignment.UpperLeft);
     }
