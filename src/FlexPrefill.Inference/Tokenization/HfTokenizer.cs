@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Microsoft.ML.Tokenizers;
 
 namespace FlexPrefill.Inference.Tokenization;
 
@@ -12,7 +11,7 @@ namespace FlexPrefill.Inference.Tokenization;
 /// </summary>
 public sealed class HfTokenizer
 {
-    private readonly Tokenizer _bpe;
+    private readonly BpeBackend _bpe;
     private readonly Regex? _addedTokenPattern;
     private readonly Dictionary<string, int> _addedTokens;
     private readonly Dictionary<string, int> _vocabulary;
@@ -22,7 +21,7 @@ public sealed class HfTokenizer
     private readonly NormalizationForm[] _normalization;
     private readonly bool _addPrefixSpace;
 
-    private HfTokenizer(TokenizerDefinition definition, Tokenizer bpe)
+    private HfTokenizer(TokenizerDefinition definition, BpeBackend bpe)
     {
         _bpe = bpe;
         _normalization = definition.Normalization;
@@ -48,7 +47,7 @@ public sealed class HfTokenizer
         VocabSize = size;
         _addedTokenPattern = BuildAddedTokenPattern(definition.AddedTokens);
         SplitPattern = definition.SplitPattern;
-        Backend = bpe is TiktokenTokenizer ? "tiktoken" : "bpe";
+        Backend = bpe.Name;
     }
 
     /// <summary>Id of the beginning-of-text token (<c>bos_token</c> in tokenizer_config.json), or null when the model has none.</summary>
@@ -63,7 +62,10 @@ public sealed class HfTokenizer
     /// <summary>The pre-tokenizer's split regex as read from tokenizer.json.</summary>
     public string SplitPattern { get; }
 
-    /// <summary>Which Microsoft.ML.Tokenizers model encodes: "tiktoken" (whole-word lookup, rank merges) or "bpe" (merge list).</summary>
+    /// <summary>
+    /// Which Microsoft.ML.Tokenizers model encodes: "tiktoken" (rank merges, for vocabularies whose merges hold every
+    /// split), "bpe" (the merge list) or "bpe+whole-word" (the merge list after a whole-word lookup, for ignore_merges).
+    /// </summary>
     public string Backend { get; }
 
     /// <summary>
@@ -78,7 +80,7 @@ public sealed class HfTokenizer
         var (bosToken, eosToken) = TokenizerConfig.ReadSpecialTokens(Path.Combine(directory, "tokenizer_config.json"));
         var generationEos = TokenizerConfig.ReadGenerationEosIds(Path.Combine(directory, "generation_config.json"));
 
-        var tokenizer = new HfTokenizer(definition, CreateBackend(definition))
+        var tokenizer = new HfTokenizer(definition, BpeBackend.Create(definition))
         {
             BosId = bosToken is null ? null : RequireId(definition, bosToken, directory, "bos_token"),
             EosIds = (eosToken is null ? [] : new[] { RequireId(definition, eosToken, directory, "eos_token") }).Concat(generationEos).Distinct().ToArray(),
@@ -160,37 +162,7 @@ public sealed class HfTokenizer
         {
             segment = " " + segment;
         }
-        ids.AddRange(_bpe.EncodeToIds(segment, considerPreTokenization: true, considerNormalization: false));
-    }
-
-    private static Tokenizer CreateBackend(TokenizerDefinition definition)
-    {
-        var preTokenizer = new RegexPreTokenizer(new Regex(definition.SplitPattern, RegexOptions.Compiled | RegexOptions.CultureInvariant), specialTokens: null);
-        if (definition.IgnoreMerges)
-        {
-            // ignore_merges: a pre-token found whole in the vocabulary is one token, the rest merges by rank. That is
-            // tiktoken's algorithm, and these vocabularies (Llama-3) come from tiktoken, where the rank is the id.
-            using var ranks = new MemoryStream();
-            using (var writer = new StreamWriter(ranks, new UTF8Encoding(false), leaveOpen: true))
-            {
-                foreach (var (_, id) in definition.Vocabulary)
-                {
-                    writer.Write(Convert.ToBase64String(definition.VocabularyBytes[id]));
-                    writer.Write(' ');
-                    writer.Write(id);
-                    writer.Write('\n');
-                }
-            }
-            ranks.Position = 0;
-            return TiktokenTokenizer.Create(ranks, preTokenizer, normalizer: null, specialTokens: null, cacheSize: 65536);
-        }
-        // The merge list decides, as in the tokenizers library (Qwen, and vocabularies trained with tokenizers).
-        return BpeTokenizer.Create(new BpeOptions(definition.Vocabulary)
-        {
-            Merges = definition.Merges,
-            ByteLevel = true,
-            PreTokenizer = preTokenizer,
-        });
+        _bpe.Encode(segment, ids);
     }
 
     private static Regex? BuildAddedTokenPattern(IReadOnlyList<AddedToken> tokens)

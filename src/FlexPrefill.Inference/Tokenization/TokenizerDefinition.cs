@@ -107,18 +107,6 @@ internal sealed class TokenizerDefinition
             }
         }
 
-        bool ignoreMerges = Flag(model, "ignore_merges");
-        if (ignoreMerges)
-        {
-            // The tiktoken backend byte-pair-encodes from single bytes, so it needs every one of them.
-            for (int b = 0; b < 256; b++)
-            {
-                if (!vocabulary.ContainsKey(ByteLevelAlphabet.ByteToChar[b].ToString()))
-                {
-                    throw new ModelLoadException($"{path}: model.ignore_merges is set but the vocabulary lacks the single-byte token for byte 0x{b:X2}");
-                }
-            }
-        }
         var (pattern, addPrefixSpace) = ReadPreTokenizer(root, path);
         return new TokenizerDefinition
         {
@@ -128,7 +116,7 @@ internal sealed class TokenizerDefinition
             AddedTokens = added,
             SplitPattern = pattern,
             AddPrefixSpace = addPrefixSpace,
-            IgnoreMerges = ignoreMerges,
+            IgnoreMerges = Flag(model, "ignore_merges"),
             Normalization = ReadNormalizer(root.TryGetProperty("normalizer", out var n) ? n : default, path),
         };
     }

@@ -58,6 +58,18 @@ public sealed class TinyTokenizerTests
     }
 
     [Fact]
+    public void Ignore_merges_with_a_merge_list_lacking_splits_is_not_encoded_by_rank()
+    {
+        // "Ġseaing" is in the vocabulary but no merge makes it: merging by rank (tiktoken) would turn " seaingly" into
+        // "Ġseaing" + "ly", the tokenizers library stops at "Ġsea" + "ing" + "ly".
+        var tokenizer = HfTokenizer.Load(Path.Combine(FixtureDirectory, "tiny-ignore-merges"));
+        Assert.Equal("bpe+whole-word", tokenizer.Backend);
+        Assert.True(tokenizer.TryGetTokenId("Ġseaing", out int seaing));
+        Assert.Equal([seaing], tokenizer.Encode(" seaing"));
+        Assert.Equal(3, tokenizer.Encode(" seaingly").Count);
+    }
+
+    [Fact]
     public void Eos_ids_come_from_tokenizer_config_and_generation_config()
     {
         var tokenizer = HfTokenizer.Load(Path.Combine(FixtureDirectory, "tiny-split"));
