@@ -13,8 +13,12 @@ var modelOption = new Option<string?>("--model") { Description = $"Hugging Face 
 var documentOption = new Option<string?>("--document") { Description = $"Text file to ask about (default: {SampleFiles.DefaultDocument})" };
 var questionOption = new Option<string?>("--question") { Description = "The question (required with --document)" };
 var deviceOption = new Option<string>("--device") { Description = "cpu, cuda or cuda:N (cuda needs a CUDA libtorch build, see the README)", DefaultValueFactory = _ => "cpu" };
-var attentionOption = new Option<string>("--attention") { Description = "Prefill attention", DefaultValueFactory = _ => "flexprefill" };
-attentionOption.AcceptOnlyFromAmong("dense", "flexprefill");
+var attentionOption = new Option<string>("--attention")
+{
+    Description = "Prefill attention; auto = flexprefill on CUDA, dense on the CPU (where the managed FlexPrefill reference is slower than dense)",
+    DefaultValueFactory = _ => "auto",
+};
+attentionOption.AcceptOnlyFromAmong("auto", "dense", "flexprefill");
 var agentOption = new Option<bool>("--agent") { Description = "Let the model read the document through the DocumentPlugin's functions (needs a model that calls tools)" };
 var maxTokensOption = new Option<int>("--max-tokens") { Description = "Most tokens in the answer", DefaultValueFactory = _ => 32 };
 
@@ -45,6 +49,7 @@ static async Task<int> RunAsync(string? modelArg, string? documentArg, string? q
     AnsiConsole.MarkupLine($"[bold]Document[/] {Markup.Escape(document.Name)}: {document.Text.Length:N0} characters, {document.LineCount:N0} lines");
     AnsiConsole.MarkupLine($"[bold]Question[/] {Markup.Escape(question)}");
 
+    if (attention == "auto") attention = device.StartsWith("cuda", StringComparison.Ordinal) ? "flexprefill" : "dense";
     var builder = Kernel.CreateBuilder();
     builder.AddFlexPrefillChatCompletion(o =>
     {
@@ -57,6 +62,7 @@ static async Task<int> RunAsync(string? modelArg, string? documentArg, string? q
     try
     {
         var chat = await SampleConsole.LoadingAsync($"model {Path.GetFileName(Path.GetFullPath(model))} on {device}", () => kernel.GetRequiredService<IChatCompletionService>());
+        AnsiConsole.MarkupLine($"[bold]Model[/]    {Markup.Escape(Path.GetFileName(Path.GetFullPath(model)))} on {Markup.Escape(device)}, {attention} prefill");
         var settings = new FlexPrefillPromptExecutionSettings { MaxTokens = maxTokens, Temperature = 0, Attention = attention };
         var qa = new DocumentQuestionAnswerer(chat);
 

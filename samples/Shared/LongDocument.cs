@@ -86,14 +86,21 @@ public sealed partial class LongDocument
 
     /// <summary>
     /// The sentence that supports <paramref name="answer"/>: the first sentence containing the answer verbatim (case
-    /// ignored); null when the document does not contain it.
+    /// ignored, as whole words: "2" is not found inside "128"); null when the document does not contain it.
     /// </summary>
     public Passage? FindSupportingSentence(string answer)
     {
         string needle = answer.Trim().TrimEnd('.', '!', '?', '"', '\'').Trim();
         if (needle.Length == 0) return null;
-        int at = Text.IndexOf(needle, StringComparison.OrdinalIgnoreCase);
-        return at < 0 ? null : SentenceAround(at);
+        for (int at = Text.IndexOf(needle, StringComparison.OrdinalIgnoreCase); at >= 0;
+             at = Text.IndexOf(needle, at + 1, StringComparison.OrdinalIgnoreCase))
+        {
+            bool wordStart = at == 0 || !char.IsLetterOrDigit(Text[at - 1]) || !char.IsLetterOrDigit(needle[0]);
+            int end = at + needle.Length;
+            bool wordEnd = end == Text.Length || !char.IsLetterOrDigit(Text[end]) || !char.IsLetterOrDigit(needle[^1]);
+            if (wordStart && wordEnd) return SentenceAround(at);
+        }
+        return null;
     }
 
     /// <summary>The sentence around character <paramref name="charOffset"/> (bounded by . ! ? or a blank line).</summary>

@@ -13,8 +13,12 @@ using Spectre.Console;
 var modelOption = new Option<string?>("--model") { Description = $"Hugging Face model folder (default: {SampleFiles.DefaultModel} of this repository)" };
 var documentOption = new Option<string?>("--document") { Description = $"Text file to summarise (default: {SampleFiles.DefaultDocument})" };
 var deviceOption = new Option<string>("--device") { Description = "cpu, cuda or cuda:N", DefaultValueFactory = _ => "cpu" };
-var attentionOption = new Option<string>("--attention") { Description = "Prefill attention", DefaultValueFactory = _ => "flexprefill" };
-attentionOption.AcceptOnlyFromAmong("dense", "flexprefill");
+var attentionOption = new Option<string>("--attention")
+{
+    Description = "Prefill attention; auto = flexprefill on CUDA, dense on the CPU (where the managed FlexPrefill reference is slower than dense)",
+    DefaultValueFactory = _ => "auto",
+};
+attentionOption.AcceptOnlyFromAmong("auto", "dense", "flexprefill");
 var chunkOption = new Option<int>("--chunk-tokens") { Description = "Chunk size of the map-reduce baseline, in tokens", DefaultValueFactory = _ => 2048 };
 var maxTokensOption = new Option<int>("--max-tokens") { Description = "Most tokens per summary", DefaultValueFactory = _ => 96 };
 
@@ -38,6 +42,7 @@ static async Task<int> RunAsync(string? modelArg, string? documentArg, string de
 
     model = Path.GetFullPath(model);
     var document = LongDocument.Load(documentPath);
+    if (attention == "auto") attention = device.StartsWith("cuda", StringComparison.Ordinal) ? "flexprefill" : "dense";
     var builder = Kernel.CreateBuilder();
     builder.AddFlexPrefillChatCompletion(o =>
     {

@@ -30,6 +30,7 @@ public sealed class DocumentQaTests : IDisposable
         Assert.Equal("A long sentence that runs\nover two lines, says 4817263 and ends.", cited.Text);
         Assert.Equal(2, cited.Line);
         Assert.Null(DocumentQuestionAnswerer.FindCitation(doc, "9999999"));
+        Assert.Null(DocumentQuestionAnswerer.FindCitation(doc, "It is 81726.")); // only part of a number in the text
     }
 
     [Fact]

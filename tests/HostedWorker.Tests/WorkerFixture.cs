@@ -47,10 +47,12 @@ sealed class WorkerFixture : IDisposable
         return builder.Build();
     }
 
+    /// <summary>Drops a job the way producers must: a hidden temp file renamed into place, never half a file.</summary>
     public string WriteJob(string folder, string name, string json)
     {
-        string path = Path.Combine(folder, name);
-        File.WriteAllText(path, json);
+        string path = Path.Combine(folder, name), temp = Path.Combine(folder, "." + name + ".tmp");
+        File.WriteAllText(temp, json);
+        File.Move(temp, path);
         return path;
     }
 
