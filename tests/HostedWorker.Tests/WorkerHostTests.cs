@@ -215,6 +215,22 @@ public sealed class WorkerHostTests : IDisposable
     }
 
     [Fact]
+    public async Task The_health_report_is_written_to_the_health_file()
+    {
+        _f.Settings["Worker:HealthFile"] = "jobs/health.json";
+        using var host = _f.BuildHost(Answering42());
+        await host.StartAsync(Ct);
+        string file = Path.Combine(_f.Root, "jobs", "health.json");
+        await WorkerFixture.EventuallyAsync(() => File.Exists(file), "the health file");
+        await host.StopAsync(Ct);
+        using var json = JsonDocument.Parse(File.ReadAllText(file));
+        var entries = json.RootElement.GetProperty("entries");
+        Assert.Equal("Healthy", entries.GetProperty("queue").GetProperty("status").GetString());
+        Assert.Equal(0, entries.GetProperty("queue").GetProperty("data").GetProperty("inbox").GetInt32());
+        Assert.True(entries.TryGetProperty("model", out _));
+    }
+
+    [Fact]
     public async Task A_model_that_fails_to_load_is_unhealthy_and_stops_the_worker_with_exit_code_1()
     {
         var chat = new FakeChatService((_, _) => throw new InvalidDataException("config.json: hidden_size is missing"));
