@@ -135,25 +135,41 @@ public sealed class LanguageModel : ILanguageModel
         if (options.MaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxTokens, "MaxTokens must be at least 1");
         if (promptTokens.Count + options.MaxTokens > ContextLength)
             throw new ContextLengthExceededException(promptTokens.Count, options.MaxTokens, ContextLength);
-        var request = new GenerationRequest(promptTokens.ToArray(), options, Backend(options), EosIds(options),
-            Tokenizer is null ? null : new TextDecoder(Tokenizer.CreateStreamingDecoder()));
+        if (options.Attention == AttentionMode.FlexPrefill) options.FlexPrefill.Validate();
+        int[] prompt = promptTokens.ToArray();
+        HashSet<int> eos = EosIds(options);
 
         var stream = new GenerationStream(cancellationToken, _shutdown.Token);
-        _worker.Post(() =>
+        stream.CloseIfCancelledWhileQueued(NotStarted(prompt.Length, options));
+        try
         {
-            Exception? error = null;
-            try
-            {
-                if (stream.Token.IsCancellationRequested) stream.Write(CancelledBeforeStart(request));
-                else _generator.Run(request, stream.Write, stream.Token);
-            }
-            catch (Exception e)
-            {
-                error = e;
-            }
-            stream.Complete(error);
-        });
+            _worker.Post(() => RunQueued(stream, prompt, options, eos));
+        }
+        catch
+        {
+            stream.Complete();
+            throw;
+        }
         return stream;
+    }
+
+    /// <summary>One request on the inference thread.</summary>
+    void RunQueued(GenerationStream stream, int[] prompt, GenerationOptions options, HashSet<int> eos)
+    {
+        if (!stream.TryStart()) return; // cancelled while queued: its stream is closed already
+        Exception? error = null;
+        try
+        {
+            // the backend is made here: a backend may hold tensors, and tensors live on this thread
+            var request = new GenerationRequest(prompt, options, Backend(options), eos,
+                Tokenizer is null ? null : new TextDecoder(Tokenizer.CreateStreamingDecoder()));
+            _generator.Run(request, stream.Write, stream.Token);
+        }
+        catch (Exception e)
+        {
+            error = e;
+        }
+        stream.Complete(error);
     }
 
     /// <summary>
@@ -230,17 +246,17 @@ public sealed class LanguageModel : ILanguageModel
                 throw new ArgumentOutOfRangeException(nameof(tokens), t, $"token id {t} is outside the vocabulary of {Config.VocabSize}");
     }
 
-    static GenerationUpdate CancelledBeforeStart(GenerationRequest request) => new("", -1)
+    static GenerationUpdate NotStarted(int promptTokens, GenerationOptions options) => new("", -1)
     {
         Summary = new GenerationSummary
         {
-            PromptTokens = request.Prompt.Count,
+            PromptTokens = promptTokens,
             CachedPromptTokens = 0,
             CompletionTokens = 0,
             PrefillMilliseconds = 0,
             DecodeTokensPerSecond = 0,
             FinishReason = FinishReason.Cancelled,
-            AttentionBackend = request.Attention.Name,
+            AttentionBackend = options.Attention == AttentionMode.Dense ? "dense" : "flexprefill",
             Tokens = [],
             Text = "",
         },

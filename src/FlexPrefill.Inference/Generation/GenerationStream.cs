@@ -10,7 +10,11 @@ internal sealed class GenerationStream : IAsyncEnumerable<GenerationUpdate>
 {
     readonly Channel<GenerationUpdate> _channel = Channel.CreateUnbounded<GenerationUpdate>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     readonly CancellationTokenSource _cancel;
+    CancellationTokenRegistration _whileQueued;
     int _enumerated;
+    int _state; // Queued, Running, Finished
+
+    const int Queued = 0, Running = 1, Finished = 2;
 
     public GenerationStream(CancellationToken cancellationToken, CancellationToken shutdown)
     {
@@ -22,10 +26,39 @@ internal sealed class GenerationStream : IAsyncEnumerable<GenerationUpdate>
 
     public void Write(GenerationUpdate update) => _channel.Writer.TryWrite(update);
 
-    /// <summary>Ends the stream (with <paramref name="error"/> for the reader to see) and releases the token's registration.</summary>
+    /// <summary>
+    /// A cancellation that arrives while the request still waits in the queue ends the stream at once with
+    /// <paramref name="closing"/>, instead of when the inference thread reaches the request.
+    /// </summary>
+    public void CloseIfCancelledWhileQueued(GenerationUpdate closing)
+    {
+        _whileQueued = _cancel.Token.Register(() =>
+        {
+            if (Interlocked.CompareExchange(ref _state, Finished, Queued) != Queued) return;
+            _channel.Writer.TryWrite(closing);
+            _channel.Writer.TryComplete();
+        });
+    }
+
+    /// <summary>Called by the inference thread when it reaches the request: false when it was cancelled while queued.</summary>
+    public bool TryStart()
+    {
+        if (Interlocked.CompareExchange(ref _state, Running, Queued) == Queued) return true;
+        Release();
+        return false;
+    }
+
+    /// <summary>Ends the stream (with <paramref name="error"/> for the reader to see) and releases the token's registrations.</summary>
     public void Complete(Exception? error = null)
     {
+        Volatile.Write(ref _state, Finished);
         _channel.Writer.TryComplete(error);
+        Release();
+    }
+
+    void Release()
+    {
+        _whileQueued.Dispose();
         _cancel.Dispose();
     }
 

@@ -133,6 +133,27 @@ public class GenerationTests
         Assert.Equal(2, (await second).CompletionTokens);
     }
 
+    [Fact]
+    public async Task A_request_cancelled_while_queued_ends_at_once()
+    {
+        using var model = Random();
+        using var running = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var blocker = new Progress(p => { running.Set(); release.Wait(TimeSpan.FromSeconds(30)); });
+        var first = Run.Generate(model, Run.Prompt(5, 101), new GenerationOptions { MaxTokens = 2, PrefillProgress = blocker });
+        Assert.True(running.Wait(TimeSpan.FromSeconds(30), Run.Ct));
+        using var cts = new CancellationTokenSource();
+        var queued = Run.Collect(model.GenerateAsync(Run.Prompt(5, 101), new GenerationOptions { MaxTokens = 2 }, cts.Token));
+        cts.Cancel();
+        var (updates, summary) = await queued.WaitAsync(TimeSpan.FromSeconds(10), Run.Ct); // the inference thread is still blocked
+        Assert.Equal(FinishReason.Cancelled, summary.FinishReason);
+        Assert.Equal(0, summary.CompletionTokens);
+        Assert.Single(updates);
+        release.Set();
+        Assert.Equal(2, (await first).CompletionTokens);
+        Assert.Equal(0, model.QueuedRequests);
+    }
+
     /// <summary>IProgress that calls back synchronously on the inference thread (Progress&lt;T&gt; would post elsewhere).</summary>
     sealed class Progress(Action<PrefillProgress> report) : IProgress<PrefillProgress>
     {
