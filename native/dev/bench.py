@@ -177,6 +177,10 @@ def main():
         n, gamma, ts, td, td1, tsel, tsp, tt, tt1, sp, dens, qa, tf, stf = r
         print(f"| {n} | {gamma} | {ts:.2f} | {td:.2f} / {td1:.2f} | {tsel:.2f} | {tsp:.2f} | {tt:.2f} / {tt1:.2f} | "
               f"{sp:.2f}x | {dens:.3f} | {qa}/{HQ} | {tf:.0f} | {stf:.0f} |")
+    for gamma in gammas:
+        faster = [r[0] for r in rows_out if r[1] == gamma and r[7] < r[2]]
+        print(f"gamma {gamma}: FlexPrefill total beats dense SDPA from N = {min(faster) if faster else 'never (in these sizes)'}"
+              " -> the dense-fallback threshold for the .NET backend")
     if acc_out:
         print()
         print("| N | gamma | max err SDPA vs f64 dense | ours dense vs f64 dense | ours sparse vs f64 same CSR | "

@@ -95,4 +95,32 @@ public sealed class KernelTests
         Assert.True(statistics.DensityOfCausalBlocks < 1.0, $"density {statistics.DensityOfCausalBlocks}");
         Assert.True(actual.isfinite().all().item<bool>());
     }
+
+    [Fact]
+    public void A_chunk_after_a_cached_prefix_matches_the_managed_reference()
+    {
+        var (path, device, emulated) = TestLibrary.KernelsOrSkip();
+        var options = new FlexPrefillOptions { MinBudget = 256, Gamma = 0.9 };
+        using var native = new NativeFlexPrefillAttention(options, path);
+        using var scope = NewDisposeScope();
+        int t = emulated ? 1600 : 4000, s = emulated ? 700 : 1500;
+        var (qAll, k, v) = Inputs(t, 4, 2, 128, 21, device);
+        var q = qAll[.., .., (t - s)..];  // the last S positions: a non-contiguous view, as a chunked prefill passes it
+        var expected = new FlexPrefillAttention(options);
+        var selection = expected.Select(q, k);
+        var actual = native.Select(q, k);
+        for (int h = 0; h < 4; h++)
+        {
+            Assert.Equal(selection[0, h].Pattern, actual[h].Pattern);
+            Assert.Equal(selection[0, h].RowPtr, actual[h].RowPtr);
+            Assert.Equal(selection[0, h].ColIdx, actual[h].ColIdx);
+        }
+        var (output, lse) = native.ForwardWithLse(q, k, v, new AttentionCall(0));
+        var (reference, referenceLse) = expected.ForwardWithLse(q, k, v, new AttentionCall(0));
+        Assert.Equal(new long[] { 1, 4, s, 128 }, output.shape);
+        double err = (output.to(ScalarType.Float32) - reference.to(ScalarType.Float32)).abs().max().item<float>();
+        double lseErr = (lse - referenceLse.to(ScalarType.Float32)).abs().max().item<float>();
+        Assert.True(err < 3e-2, $"max |native - managed| = {err}");
+        Assert.True(lseErr < 1e-2, $"max |lse native - managed| = {lseErr}");
+    }
 }

@@ -5,7 +5,7 @@
 // in (band 0 is forced; rule 9 is checked again here so that a head with min_budget 0 still has it).
 // One CTA per head, one warp per row: count with ballots, a block-wide scan, then write with ballot compaction.
 //
-// Versions: v1 (this). Its time is part of "selection" in docs/benchmarks.md.
+// Versions: v1 (this), validated on native/emu; its time is part of bench.py's "est+select" column (not yet run).
 #pragma once
 #include "common.cuh"
 

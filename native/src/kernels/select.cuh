@@ -18,7 +18,8 @@
 // qa_map_kernel: P = softmax_row(q̄[r] · k̄[c] / sqrt(D)) over c <= r for query-aware heads (rule 8), fp32,
 //   [Hq][rows][nb] with 0 above the diagonal; 8 rows per CTA, k̄ chunks of 32 blocks through shared memory.
 //
-// Versions: v1 (this). Timings per run in docs/benchmarks.md (estimator + selection column).
+// Versions: v1 (this), validated on native/emu (counts, budgets, patterns and CSR identical to the float64 reference
+// and to the managed FlexPrefillAttention); not yet timed on a GPU (bench.py's "est+select" column).
 #pragma once
 #include "common.cuh"
 

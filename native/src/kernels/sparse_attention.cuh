@@ -12,7 +12,11 @@
 // Scheduling: blockIdx.x enumerates rows from the last (the most blocks) to the first, heads fastest, so heavy rows
 // start first and the G query heads of a KV head run side by side (their K/V tiles are shared through L2).
 //
-// Versions (measured in native/dev/bench.py; numbers in docs/benchmarks.md):
+// GQA: each CTA already reuses a K/V tile for 128 query rows, so a per-KV-head union (one tile load for the G heads)
+// only raises the reuse if a CTA holds more than 128 rows, i.e. 16+ warps of mma.sync accumulators: past the register
+// file at D = 128. The G heads of a group therefore run as adjacent CTAs on the same row and share K/V through L2.
+// The union variant is neither written nor measured; bench.py compares variants 1 and 2 below (not yet run on a GPU).
+// Versions (validated on native/emu: bit-identical to the dense mode when every block is selected; timings pending):
 //   v1 per-head CTAs, GQA sharing through L2 ordering only (this file). MIN_BLOCKS = 1 (variant 1): 172 registers,
 //      no spills, one CTA (8 warps) per SM; MIN_BLOCKS = 2 (variant 2): 128 registers, ~100 bytes of spills, two CTAs
 //      per SM (ptxas, sm_80, D 128, bs 128).
