@@ -56,7 +56,7 @@ sealed class WorkerFixture : IDisposable
         return path;
     }
 
-    public static async Task EventuallyAsync(Func<bool> condition, string what, double seconds = 15)
+    public static async Task EventuallyAsync(Func<bool> condition, string what, double seconds = 60)
     {
         var deadline = DateTime.UtcNow.AddSeconds(seconds);
         while (!condition())
