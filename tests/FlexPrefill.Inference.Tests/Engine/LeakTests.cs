@@ -22,6 +22,8 @@ public class LeakTests
 
     static long Rss()
     {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
         using var p = Process.GetCurrentProcess();
         p.Refresh();
         return p.WorkingSet64;
