@@ -27,6 +27,28 @@ public sealed class DefaultModelTokenizerTests
     }
 
     [Fact]
+    public void Ids_equal_the_reference_tokenizer_on_the_model_s_golden_file()
+    {
+        var tokenizer = Load();
+        // Written by tools/default-model/golden.mjs with the tokenizers library when the tokenizer was trained.
+        string path = Path.Combine(TokenizerTestData.RepositoryRoot, "tools", "default-model", "golden", "tokenizer-golden.json");
+        if (!File.Exists(path))
+        {
+            Assert.Skip($"{path} is missing");
+        }
+        using var document = JsonDocument.Parse(File.ReadAllText(path));
+        var cases = document.RootElement.GetProperty("cases").EnumerateArray().ToList();
+        Assert.NotEmpty(cases);
+        foreach (var golden in cases)
+        {
+            string text = golden.GetProperty("text").GetString()!;
+            var ids = golden.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            Assert.Equal(ids, tokenizer.Encode(text));
+            Assert.Equal(golden.GetProperty("decoded").GetString(), tokenizer.Decode(ids));
+        }
+    }
+
+    [Fact]
     public void Every_golden_string_round_trips()
     {
         var tokenizer = Load();
