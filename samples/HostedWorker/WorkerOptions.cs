@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 
 namespace FlexPrefill.Samples.HostedWorker;
 
-/// <summary>The worker's settings (section "Worker" of appsettings.json). Relative folders are under the content root.</summary>
+/// <summary>The worker's settings (section "Worker" of appsettings.json). Relative folders: see <see cref="WorkerServices.AddJobWorker"/>.</summary>
 public sealed class WorkerOptions
 {
     /// <summary>Configuration section.</summary>
@@ -47,12 +47,12 @@ public sealed class WorkerOptions
     internal IEnumerable<string> JobFolders => [InboxFolder, ProcessingFolder, OutboxFolder, RejectedFolder];
 }
 
-/// <summary>Makes relative folders absolute under the host's content root, before validation.</summary>
-sealed class ResolveWorkerFolders(IHostEnvironment environment) : IPostConfigureOptions<WorkerOptions>
+/// <summary>Makes relative folders absolute under the base folder (default: the content root), before validation.</summary>
+sealed class ResolveWorkerFolders(IHostEnvironment environment, string? baseFolder) : IPostConfigureOptions<WorkerOptions>
 {
     public void PostConfigure(string? name, WorkerOptions o)
     {
-        string root = environment.ContentRootPath;
+        string root = baseFolder ?? environment.ContentRootPath;
         string Full(string p) => string.IsNullOrWhiteSpace(p) ? p : Path.GetFullPath(p, root);
         o.InboxFolder = Full(o.InboxFolder);
         o.ProcessingFolder = Full(o.ProcessingFolder);

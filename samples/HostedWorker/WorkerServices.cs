@@ -13,15 +13,16 @@ public static class WorkerServices
 {
     /// <summary>
     /// Adds everything but the chat service (the caller registers an <c>IChatCompletionService</c>: the FlexPrefill
-    /// connector in Program, a fake in tests).
+    /// connector in Program, a fake in tests). Relative folders in the options are taken relative to
+    /// <paramref name="baseFolder"/>, or to the host's content root when it is null.
     /// </summary>
-    public static IServiceCollection AddJobWorker(this IServiceCollection services, IConfiguration configuration)
+    public static IServiceCollection AddJobWorker(this IServiceCollection services, IConfiguration configuration, string? baseFolder = null)
     {
         services.AddOptions<WorkerOptions>()
             .Bind(configuration.GetSection(WorkerOptions.Section))
             .ValidateDataAnnotations()
             .ValidateOnStart();
-        services.AddSingleton<IPostConfigureOptions<WorkerOptions>, ResolveWorkerFolders>();
+        services.AddSingleton<IPostConfigureOptions<WorkerOptions>>(sp => new ResolveWorkerFolders(sp.GetRequiredService<IHostEnvironment>(), baseFolder));
         services.AddSingleton<IValidateOptions<WorkerOptions>, WorkerOptionsValidator>();
         // The running job may take ShutdownGrace to finish; the host must wait a little longer than that.
         // (Read from configuration, not IOptions: the host needs this while it is built, before options are validated.)
