@@ -75,7 +75,8 @@ internal static class BlockSparseAttention
         int widest = Enumerable.Range(0, rows).Max(i => rowPtr[i + 1] - rowPtr[i] - 1);
         int step = Math.Clamp(widest, 1, KeyBlocksPerStep);
         int rowsPerChunk = (int)Math.Clamp(ScoreBudget / ((long)bs * step * bs), 1, rows);
-        var offsets = arange(bs, ScalarType.Int64, qp.device);
+        var kb = kp.view(grid.NumBlocks, bs, d);
+        var vb1 = vp1.view(grid.NumBlocks, bs, d + 1);
         var outputs = new List<Tensor>();
         var lses = new List<Tensor>();
         for (int ra = 0; ra < rows; ra += rowsPerChunk)
@@ -91,21 +92,22 @@ internal static class BlockSparseAttention
             for (int ja = 0; ja < chunkWidest; ja += step)
             {
                 int nj = Math.Min(step, chunkWidest - ja);
-                // first key of each slot, and a -inf bias on the empty slots of shorter rows: [nr, nj]
-                var starts = new long[nr * nj];
+                // key block of each slot, and a -inf bias on the empty slots of shorter rows: [nr, nj]
+                var blocks = new long[nr * nj];
                 var bias = new float[nr * nj];
                 for (int i = 0; i < nr; i++)
                     for (int j = 0; j < nj; j++)
                     {
                         int at = rowPtr[ra + i] + ja + j;
                         bool used = at < rowPtr[ra + i + 1] - 1;
-                        starts[i * nj + j] = used ? (long)colIdx[at] * bs : 0;
+                        blocks[i * nj + j] = used ? colIdx[at] : 0;
                         bias[i * nj + j] = used ? 0 : float.NegativeInfinity;
                     }
-                var gather = (tensor(starts, device: qp.device).view(nr, nj, 1) + offsets).view(-1);
+                var gather = tensor(blocks, device: qp.device);
                 var slotBias = tensor(bias, device: qp.device).view(nr, 1, nj, 1).expand(nr, 1, nj, bs).reshape(nr, 1, nj * bs);
-                var kg = kp.index_select(0, gather).view(nr, nj * bs, d);
-                var vg = vp1.index_select(0, gather).view(nr, nj * bs, d + 1);
+                // whole blocks are copied (bs·D contiguous values each), not single keys
+                var kg = kb.index_select(0, gather).view(nr, nj * bs, d);
+                var vg = vb1.index_select(0, gather).view(nr, nj * bs, d + 1);
                 scores = bmm(qc, kg.transpose(1, 2)).add_(slotBias);
                 var mNew = maximum(m, scores.amax([-1], keepdim: true));
                 acc = acc.mul_((m - mNew).exp_()).add_(bmm(scores.sub_(mNew).exp_(), vg));
