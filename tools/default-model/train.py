@@ -3,7 +3,7 @@ retrieval tasks in the Llama-3 chat format (loss on the assistant turns only), w
 wall-clock budget. Writes a Hugging Face folder (config.json + model.safetensors, bf16).
 
 Usage (GPU): python3 train.py --tokenizer models/default --out models/default --minutes 8
-Usage (CPU): python3 train.py --device cpu --minutes 40 --curriculum 0:256,0.3:512,0.6:1024,0.85:2048 ..."""
+Usage (CPU): see the exact command in models/default/README.md"""
 import argparse
 import json
 import math
