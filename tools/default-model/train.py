@@ -5,8 +5,10 @@ wall-clock budget. Writes a Hugging Face folder (config.json + model.safetensors
 Usage (GPU): python3 train.py --tokenizer models/default --out models/default --minutes 8
 Usage (CPU): see the exact command in models/default/README.md"""
 import argparse
+import collections
 import json
 import math
+import multiprocessing as mp
 import os
 import random
 import sys
@@ -60,6 +62,48 @@ def rows(maker, tok, corpus, rng, length, n, lm_fraction, dense=False, copy_frac
     return torch.tensor(ids_out), torch.tensor(mask_out, dtype=torch.bool), torch.tensor(lm_out)
 
 
+_worker = {}
+
+
+def _worker_init(text_dir, tokenizer, seed):
+    torch.set_num_threads(1)
+    tok = common.Tokenizer.load(tokenizer)
+    corpus = tasks.Corpus(text_dir)
+    _worker.update(tok=tok, corpus=corpus, maker=tasks.TaskMaker(corpus, tok, held_out=False, seed=seed))
+
+
+def _worker_batch(job):
+    seed, length, n_rows, lm_fraction, dense, copy_fraction = job
+    w = _worker
+    w["maker"].rng.seed(seed)
+    return rows(w["maker"], w["tok"], w["corpus"], random.Random(seed), length, n_rows, lm_fraction, dense,
+                copy_fraction)
+
+
+class Batches:
+    """Builds batches in worker processes, a few steps ahead of the GPU (building one in Python takes longer than a
+    training step of this model on a GPU). A batch asked for at a new curriculum length may still come from the
+    queue at the old one: the curriculum boundaries move by a few steps, nothing more."""
+
+    def __init__(self, args, workers):
+        self.args = args
+        self.pool = mp.get_context("spawn").Pool(workers, _worker_init, (args.text_dir, args.tokenizer, args.seed))
+        self.pending = collections.deque()
+        self.depth = 2 * workers
+        self.next_seed = args.seed * 1_000_003
+
+    def next(self, length):
+        a = self.args
+        while len(self.pending) < self.depth:
+            self.next_seed += 1
+            job = (self.next_seed, length, max(1, a.batch_tokens // length), a.lm_fraction, a.dense, a.copy_fraction)
+            self.pending.append(self.pool.apply_async(_worker_batch, (job,)))
+        return self.pending.popleft().get()
+
+    def close(self):
+        self.pool.terminate()
+
+
 def parse_curriculum(spec):
     stages = []
     for part in spec.split(","):
@@ -90,6 +134,8 @@ def main():
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=min(12, max(0, (os.cpu_count() or 1) - 2)),
+                    help="processes that build batches ahead of the GPU (0: build them in the training loop)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log", default="")
     ap.add_argument("--save-every-minutes", type=float, default=10.0)
@@ -131,6 +177,7 @@ def main():
                             **opt_kwargs)
 
     stages = parse_curriculum(args.curriculum)
+    batches = Batches(args, args.workers) if args.workers > 0 else None
     budget = args.minutes * 60
     t0 = time.time()
     last_save = t0
@@ -142,9 +189,12 @@ def main():
         if frac >= 1:
             break
         length = [l for f, l in stages if f <= frac][-1]
-        n_rows = max(1, args.batch_tokens // length)
-        ids, mask, is_lm = rows(maker, tok, corpus, rng, length, n_rows, args.lm_fraction, args.dense,
-                                args.copy_fraction)
+        if batches:
+            ids, mask, is_lm = batches.next(length)
+            length = ids.shape[1]
+        else:
+            ids, mask, is_lm = rows(maker, tok, corpus, rng, length, max(1, args.batch_tokens // length),
+                                    args.lm_fraction, args.dense, args.copy_fraction)
         ids, mask, is_lm = ids.to(dev), mask.to(dev), is_lm.to(dev)[:, None]
         lr = args.lr * min(1.0, (step + 1) / args.warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
         for g in opt.param_groups:
@@ -191,6 +241,8 @@ def main():
         if time.time() - last_save > args.save_every_minutes * 60:
             llama.save_hf(net, args.out)
             last_save = time.time()
+    if batches:
+        batches.close()
     llama.save_hf(net, args.out)
     log(f"done: {step} steps, {tokens_seen / 1e6:.1f}M tokens, {(time.time() - t0) / 60:.1f} min -> {args.out}")
 
