@@ -8,8 +8,12 @@ and locality (same recipe as tests/synthetic.h, drawn with torch). Per N and gam
 Accuracy (N = 8K and 32K): float64 reference on sampled query rows; error of SDPA and of our dense kernel against the
 dense reference, of our sparse output against the float64 reference over the same CSR (flash-attention's rule: at
 most 2x the dense bf16 error).
-Usage: python3 bench.py --lib path/to/libflexprefill.so [--sizes 4096,...] [--reps 5]
+With --qk DIR (tools/default-model/dump_qk.py output) the same rows run on the trained default model's real Q/K/V
+of each dumped layer, cut to each N (a prefix of a causal prompt is itself a valid prompt), in that model's shape.
+Usage: python3 bench.py --lib path/to/libflexprefill.so [--sizes 4096,...] [--reps 5] [--qk DIR]
 """
+import json
+import os
 import argparse
 import math
 import statistics
@@ -72,18 +76,19 @@ def sdpa_fn(q, k, v):
     """Dense causal SDPA (cuDNN/flash through PyTorch) on [1, H, N, D] views; the KV heads are expanded once outside
     the timed region, so the fused kernels run (enable_gqa can fall back to the O(N^2)-memory math path)."""
     qt = q.transpose(0, 1)[None]
-    ke = k.transpose(0, 1)[None].repeat_interleave(HQ // HKV, dim=1)
-    ve = v.transpose(0, 1)[None].repeat_interleave(HQ // HKV, dim=1)
+    group = q.shape[1] // k.shape[1]
+    ke = k.transpose(0, 1)[None].repeat_interleave(group, dim=1)
+    ve = v.transpose(0, 1)[None].repeat_interleave(group, dim=1)
     return lambda: F.scaled_dot_product_attention(qt, ke, ve, is_causal=True), "expanded kv"
 
 
 def reference_rows(q, k, v, heads, rows, csr=None):
     """float64 attention for the given heads and query rows; csr (row_ptr, col_idx) per head restricts the blocks."""
-    n = q.shape[0]
+    n, group = q.shape[0], q.shape[1] // k.shape[1]
     outs = {}
     for h in heads:
-        kk = k[:, h // (HQ // HKV)].double()
-        vv = v[:, h // (HQ // HKV)].double()
+        kk = k[:, h // group].double()
+        vv = v[:, h // group].double()
         qq = q[rows, h].double()
         s = (qq @ kk.T) / math.sqrt(D)
         keypos = torch.arange(n, device=q.device)
@@ -105,6 +110,30 @@ def max_err(out, ref, heads, rows):
     return max((out[rows, h].double() - ref[h]).abs().max().item() for h in heads)
 
 
+def real_inputs(folder, sizes):
+    """(label, q, k, v) per dumped layer, for each N below the dump's length and the whole dump, as [N, H, D] bf16 on
+    the GPU."""
+    with open(os.path.join(folder, "meta.json")) as f:
+        meta = json.load(f)
+    for layer in meta["layers"]:
+        full = {}
+        for name in "qkv":
+            shape = meta["shapes"][str(layer)][name]
+            raw = torch.from_file(os.path.join(folder, f"{name}_layer{layer}.bf16"), size=math.prod(shape),
+                                  dtype=torch.bfloat16)
+            full[name] = raw.view(*shape).transpose(0, 1).cuda()
+        for n in [n for n in sizes if n < meta["tokens"]] + [meta["tokens"]]:
+            yield f"default model L{layer}", *(full[x][:n].contiguous() for x in "qkv")
+
+
+def inputs(args, sizes):
+    if args.qk:
+        yield from real_inputs(args.qk, sizes)
+    else:
+        for n in sizes:
+            yield ("synthetic", *synth(n, seed=n))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--lib", required=True)
@@ -112,6 +141,7 @@ def main():
     ap.add_argument("--gammas", default="0.9,0.95")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--check", default="8192,32768")
+    ap.add_argument("--qk", default="", help="folder written by tools/default-model/dump_qk.py: real Q/K/V instead of synthetic")
     args = ap.parse_args()
     lib = Lib(args.lib)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -120,17 +150,17 @@ def main():
     gammas = [float(x) for x in args.gammas.split(",")]
     checks = {int(x) for x in args.check.split(",") if x}
     rows_out, acc_out = [], []
-    for n in sizes:
-        q, k, v = synth(n, seed=n)
+    for label, q, k, v in inputs(args, sizes):
+        n, hq = q.shape[0], q.shape[1]
         out = torch.empty_like(q)
-        lse = torch.empty(HQ, n, dtype=torch.float32, device="cuda")
+        lse = torch.empty(hq, n, dtype=torch.float32, device="cuda")
         sdpa, how = sdpa_fn(q, k, v)
         t_sdpa = timeit(sdpa, args.reps)
         pd = lib.params(q, k, v, out, lse, mode=1)
         t_dense = timeit(lambda: lib.forward(pd), args.reps)
         pd1 = lib.params(q, k, v, out, lse, mode=1, variant=1)
         t_dense_v1 = timeit(lambda: lib.forward(pd1), args.reps)
-        dense_flops = 2.0 * n * n * D * HQ  # causal: half of 4 N^2 D
+        dense_flops = 2.0 * n * n * D * hq  # causal: half of 4 N^2 D
         for gamma in gammas:
             p = lib.params(q, k, v, out, lse, gamma=gamma, tau=0.1, min_budget=1024)
             t_sel = timeit(lambda: lib.select(p), args.reps)
@@ -144,16 +174,16 @@ def main():
             qa = sum(h.pattern == 2 for h in heads)
             t_sparse = max(t_tot - t_sel, 1e-6)
             tflops = 4.0 * BS * BS * D * nnz / (t_sparse * 1e-3) / 1e12
-            rows_out.append((n, gamma, t_sdpa, t_dense, t_dense_v1, t_sel, t_sparse, t_tot, t_tot_v1, t_sdpa / t_tot,
-                             nnz / causal, qa, tflops, dense_flops / (t_sdpa * 1e-3) / 1e12))
-            print(f"N={n} gamma={gamma}: sdpa {t_sdpa:.2f} ms ({how}), ours dense {t_dense:.2f}/{t_dense_v1:.2f} ms, "
+            rows_out.append((label, n, gamma, t_sdpa, t_dense, t_dense_v1, t_sel, t_sparse, t_tot, t_tot_v1, t_sdpa / t_tot,
+                             nnz / causal, f"{qa}/{hq}", tflops, dense_flops / (t_sdpa * 1e-3) / 1e12))
+            print(f"{label} N={n} gamma={gamma}: sdpa {t_sdpa:.2f} ms ({how}), ours dense {t_dense:.2f}/{t_dense_v1:.2f} ms, "
                   f"select {t_sel:.2f} ms, total {t_tot:.2f} ms (variant 1: {t_tot_v1:.2f}), density {nnz / causal:.3f}, "
                   f"query-aware heads {qa}", flush=True)
             if n in checks and gamma == gammas[-1]:
                 g = torch.Generator(device="cuda").manual_seed(1)
                 rows = torch.cat([torch.arange(n - 8, n, device="cuda"),
                                   torch.randint(0, n, (56,), device="cuda", generator=g)]).sort().values
-                hs = [0, 5, 13, 31]
+                hs = [h for h in (0, 5, 13, 31) if h < hq] if hq > 4 else list(range(hq))
                 ref_dense = reference_rows(q, k, v, hs, rows)
                 o_sdpa = sdpa().squeeze(0).transpose(0, 1)
                 e_sdpa = max_err(o_sdpa, ref_dense, hs, rows)
@@ -165,29 +195,30 @@ def main():
                 e_sparse = max_err(out, ref_sparse, hs, rows)
                 e_approx = max_err(out, ref_dense, hs, rows)
                 ok = e_sparse <= 2 * e_sdpa and e_dense <= 2 * e_sdpa
-                acc_out.append((n, gamma, e_sdpa, e_dense, e_sparse, e_approx, "ok" if ok else "FAIL"))
+                acc_out.append((label, n, gamma, e_sdpa, e_dense, e_sparse, e_approx, "ok" if ok else "FAIL"))
         del q, k, v, out, lse
         torch.cuda.empty_cache()
 
     print()
-    print("| N | gamma | dense SDPA ms | ours dense ms (v2/v1) | est+select ms | sparse kernel ms | total ms (v2/v1) | "
+    print("| input | N | gamma | dense SDPA ms | ours dense ms (v2/v1) | est+select ms | sparse kernel ms | total ms (v2/v1) | "
           "speed-up vs SDPA | density | QA heads | TFLOP/s computed | SDPA TFLOP/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows_out:
-        n, gamma, ts, td, td1, tsel, tsp, tt, tt1, sp, dens, qa, tf, stf = r
-        print(f"| {n} | {gamma} | {ts:.2f} | {td:.2f} / {td1:.2f} | {tsel:.2f} | {tsp:.2f} | {tt:.2f} / {tt1:.2f} | "
-              f"{sp:.2f}x | {dens:.3f} | {qa}/{HQ} | {tf:.0f} | {stf:.0f} |")
-    for gamma in gammas:
-        faster = [r[0] for r in rows_out if r[1] == gamma and r[7] < r[2]]
-        print(f"gamma {gamma}: FlexPrefill total beats dense SDPA from N = {min(faster) if faster else 'never (in these sizes)'}"
+        label, n, gamma, ts, td, td1, tsel, tsp, tt, tt1, sp, dens, qa, tf, stf = r
+        print(f"| {label} | {n} | {gamma} | {ts:.2f} | {td:.2f} / {td1:.2f} | {tsel:.2f} | {tsp:.2f} | {tt:.2f} / {tt1:.2f} | "
+              f"{sp:.2f}x | {dens:.3f} | {qa} | {tf:.0f} | {stf:.0f} |")
+    for label in dict.fromkeys(r[0] for r in rows_out):
+        for gamma in gammas:
+            faster = [r[1] for r in rows_out if r[0] == label and r[2] == gamma and r[8] < r[3]]
+            print(f"{label}, gamma {gamma}: FlexPrefill total beats dense SDPA from N = {min(faster) if faster else 'never (in these sizes)'}"
               " -> the dense-fallback threshold for the .NET backend")
     if acc_out:
         print()
-        print("| N | gamma | max err SDPA vs f64 dense | ours dense vs f64 dense | ours sparse vs f64 same CSR | "
+        print("| input | N | gamma | max err SDPA vs f64 dense | ours dense vs f64 dense | ours sparse vs f64 same CSR | "
               "ours sparse vs f64 dense | rule (<= 2x SDPA) |")
-        print("|---|---|---|---|---|---|---|")
-        for n, gamma, a, b, c, d, ok in acc_out:
-            print(f"| {n} | {gamma} | {a:.3g} | {b:.3g} | {c:.3g} | {d:.3g} | {ok} |")
+        print("|---|---|---|---|---|---|---|---|")
+        for label, n, gamma, a, b, c, d, ok in acc_out:
+            print(f"| {label} | {n} | {gamma} | {a:.3g} | {b:.3g} | {c:.3g} | {d:.3g} | {ok} |")
 
 
 if __name__ == "__main__":

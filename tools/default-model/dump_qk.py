@@ -1,10 +1,11 @@
-"""Dumps real post-RoPE queries and keys of the default model at long context, for the FlexPrefill kernel tests and
+"""Dumps real post-RoPE queries and keys (and the values) of the default model at long context, for the FlexPrefill kernel tests and
 benchmarks (real attention structure: sinks, local and retrieval heads), as raw little-endian bf16 files.
 
 The prompt is a held-out needle task in the chat format (a public-domain haystack with 4 needles and a question at the
 end), so the last queries retrieve. Files in --out (not committed; regenerate):
   q_layer{L}.bf16  [num_attention_heads, T, head_dim]   post-RoPE queries of layer L
   k_layer{L}.bf16  [num_key_value_heads, T, head_dim]   post-RoPE keys of layer L (GQA: query head h uses h // group)
+  v_layer{L}.bf16  [num_key_value_heads, T, head_dim]   values of layer L
   meta.json        shapes, dtype, layers, rope_theta, scale 1/sqrt(head_dim), the prompt's token ids, needle depths
 
 Usage: python3 dump_qk.py --model models/default --tokens 65536 --layers 1,3 --out .cache/qk [--device cuda]"""
@@ -42,13 +43,13 @@ def main():
     ids, _ = common.encode_chat(tok, messages[:1], add_generation_prompt=True)
     ids = ids[: args.tokens]
     layers = [int(x) for x in args.layers.split(",")]
-    captured = {l: ([], []) for l in layers}
+    captured = {l: ([], [], []) for l in layers}
 
     def hook(index, original):
         def qkv(x, cos, sin):
             q, k, v = original(x, cos, sin)
-            captured[index][0].append(q[0].to(torch.bfloat16).cpu())
-            captured[index][1].append(k[0].to(torch.bfloat16).cpu())
+            for store, t in zip(captured[index], (q, k, v)):
+                store.append(t[0].to(torch.bfloat16).cpu())
             return q, k, v
         return qkv
 
@@ -74,11 +75,11 @@ def main():
     cfg = net.cfg
     shapes = {}
     for l in layers:
-        q = torch.cat(captured[l][0], dim=1).contiguous()
-        k = torch.cat(captured[l][1], dim=1).contiguous()
-        q.view(torch.int16).numpy().tofile(os.path.join(args.out, f"q_layer{l}.bf16"))
-        k.view(torch.int16).numpy().tofile(os.path.join(args.out, f"k_layer{l}.bf16"))
-        shapes[l] = {"q": list(q.shape), "k": list(k.shape)}
+        shapes[l] = {}
+        for name, parts in zip("qkv", captured[l]):
+            t = torch.cat(parts, dim=1).contiguous()
+            t.view(torch.int16).numpy().tofile(os.path.join(args.out, f"{name}_layer{l}.bf16"))
+            shapes[l][name] = list(t.shape)
     meta = {"model": os.path.abspath(args.model), "tokens": len(ids), "layers": layers, "shapes": shapes,
             "dtype": "bf16 little-endian", "layout": "[heads, tokens, head_dim], row-major",
             "num_attention_heads": cfg["num_attention_heads"], "num_key_value_heads": cfg["num_key_value_heads"],
