@@ -1,57 +1,122 @@
 #!/usr/bin/env bash
-# One call on the GPU machine (device tool): build native/ for sm_90a + sm_80, run ctest, the stage validator, a
-# compute-sanitizer pass on a small case, and the benchmark (ctest's emulated-kernel test is left to CI); logs and tables go to $OUT (at most 8 files).
-#   eng/gpu-run.sh [all|validate|bench]   (default all)
-# Hook for the .NET GPU tests: if .carry/dotnet/ exists (self-contained published test folders, each with an
-# executable named like the folder), each is run with LD_LIBRARY_PATH at PyTorch's libtorch and FLEXPREFILL_NATIVE at
-# the library built here; their output goes to $OUT/dotnet.log.
+# One call on the GPU machine (device tool): builds native/ for sm_90a + sm_80, then runs the chosen stages.
+#   eng/gpu-run.sh [validate] [bench] [qk] [dotnet] [e2e]      (no stage named: all of them, about 10 minutes)
+#   validate  ctest (the emulated-kernel test is left to CI), the stage validator, compute-sanitizer on a small case
+#   bench     native/dev/bench.py: our kernels against dense SDPA, Llama-3.1-8B attention shapes, synthetic inputs
+#   qk        real Q/K/V of the default model at 64K (tools/default-model/dump_qk.py), bench.py --qk on them, and the
+#             model's needle accuracy at 32K and 64K (evaluate.py); needs .carry/text.tar.xz (the texts)
+#   dotnet    the .NET test executables of .carry/dotnet.tar.xz (eng/publish-gpu.sh) on CUDA with the native kernels;
+#             runs beside qk when both are asked for (neither is timed against the other)
+#   e2e       flexprefill bench: a Llama-3.1-8B-shaped model with random weights, dense vs FlexPrefill, 8K-128K
+# $OUT gets summary.txt (every stage's verdict) and logs.tar.gz (every log and table; e2e.json: `flexprefill bench
+# --from-json` renders its table and PNG where fonts are).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-what=${1:-all}
+stages=" ${*:-validate bench qk dotnet e2e} "
+want() { [[ $stages == *" $1 "* ]]; }
 OUT=${OUT:-$root/.cache/gpu-out}
-mkdir -p "$OUT"
+logs=/tmp/gpu-run-logs
+rm -rf "$logs" && mkdir -p "$OUT" "$logs"
 build=native/build-gpu
 summary=$OUT/summary.txt
 : >"$summary"
-note() { echo "== $*" | tee -a "$summary"; }
+note() { echo "== $(date +%T) $*" | tee -a "$summary"; }
+finish() {
+  tar czf "$OUT/logs.tar.gz" -C "$logs" .
+  note "done in $(( $(date +%s) - start )) s, status $status"
+  exit $status
+}
+export PYTHONUNBUFFERED=1
+start=$(date +%s)
+status=0
 
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv,noheader | tee -a "$summary"
 nvcc --version | tail -1 | tee -a "$summary"
-
-start=$(date +%s)
 if ! { cmake -S native -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_FLAGS="-Xptxas -v" &&
-       cmake --build "$build"; } >"$OUT/build.log" 2>&1; then
-  tail -40 "$OUT/build.log"
+       cmake --build "$build"; } >"$logs/build.log" 2>&1; then
+  tail -40 "$logs/build.log"
   note "build FAILED"
-  exit 1
+  status=1 && finish
 fi
-note "build ok in $(( $(date +%s) - start )) s"
-grep -A2 "sparse_attention_kernel\|probe_kernel" "$OUT/build.log" | grep -E "registers|spill" | sort | uniq -c | head -20 >>"$summary"
+note "build ok"
+grep -A2 "sparse_attention_kernel\|probe_kernel" "$logs/build.log" | grep -E "registers|spill" | sort | uniq -c | head -20 >>"$summary"
 cuobjdump --dump-sass "$build/libflexprefill.so" 2>/dev/null | grep -cE "HMMA" | sed 's/^/HMMA instructions in the library: /' | tee -a "$summary"
+lib=$root/$build/libflexprefill.so
 
-status=0
-if [ "$what" = all ] || [ "$what" = validate ]; then
-  (cd "$build" && ctest --output-on-failure -E emulated) >"$OUT/ctest.log" 2>&1 && note "ctest ok" || { note "ctest FAILED"; status=1; }
-  tail -5 "$OUT/ctest.log"
-  timeout 300 "$build/fp_validate" 2>&1 | tee "$OUT/validate.log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] && note "validate ok" || { note "validate FAILED"; status=1; }
-  timeout 180 compute-sanitizer --tool memcheck --leak-check no "$build/fp_validate" --quick >"$OUT/sanitizer.log" 2>&1
+if want validate; then
+  (cd "$build" && ctest --output-on-failure -E emulated) >"$logs/ctest.log" 2>&1 && note "ctest ok" || { note "ctest FAILED"; status=1; }
+  timeout 300 "$build/fp_validate" >"$logs/validate.log" 2>&1 && note "validate ok" || { note "validate FAILED"; status=1; }
+  timeout 180 compute-sanitizer --tool memcheck --leak-check no "$build/fp_validate" --quick >"$logs/sanitizer.log" 2>&1
   rc=$?
-  tail -3 "$OUT/sanitizer.log" | tee -a "$summary"
+  tail -2 "$logs/sanitizer.log" >>"$summary"
   [ $rc -eq 0 ] && note "compute-sanitizer memcheck clean" || { note "compute-sanitizer rc=$rc"; status=1; }
 fi
-if [ "$what" = all ] || [ "$what" = bench ]; then
-  PYTHONUNBUFFERED=1 timeout 400 python3 native/dev/bench.py --lib "$build/libflexprefill.so" 2>&1 | tee "$OUT/bench.log"
-  [ "${PIPESTATUS[0]}" -eq 0 ] && note "bench ok" || { note "bench FAILED"; status=1; }
+
+if want bench; then
+  timeout "${BENCH_SECONDS:-130}" python3 native/dev/bench.py --lib "$lib" --reps 3 >"$logs/bench.log" 2>&1 &&
+    note "bench ok" || { note "bench FAILED or cut (rows so far in bench.log)"; status=1; }
+  sed -n '/^| N\|^| input/,$p' "$logs/bench.log" >>"$summary"
 fi
-if [ -d .carry/dotnet ]; then
+
+dotnet_dir=/tmp/dotnet-gpu
+if { want dotnet || want e2e; } && [ -f .carry/dotnet.tar.xz ]; then
+  rm -rf "$dotnet_dir" && mkdir -p "$dotnet_dir" && tar -xJf .carry/dotnet.tar.xz -C "$dotnet_dir" ||
+    { note "unpacking .carry/dotnet.tar.xz FAILED"; status=1; }
+  # The archive leaves out what the checkout already carries: the CLI's embedded model and the HF parity fixtures.
+  ln -sfn "$root/models" "$dotnet_dir/FlexPrefill.Cli/models"
+  ln -sfn "$root/tests/fixtures" "$dotnet_dir/FlexPrefill.Inference.Tests/fixtures"
   torchlib=$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')
-  for dir in .carry/dotnet/*/; do
-    exe=$dir$(basename "$dir")
-    [ -x "$exe" ] || continue
-    LD_LIBRARY_PATH=$torchlib FLEXPREFILL_NATIVE=$root/$build/libflexprefill.so "$exe" -noColor 2>&1 | tee -a "$OUT/dotnet.log"
-  done
+  # FLEXPREFILL_REPO / _DATA: the tests run away from the checkout and find models/, fixtures and texts through them.
+  dotnet_env=(LD_LIBRARY_PATH=$torchlib FLEXPREFILL_NATIVE=$lib FLEXPREFILL_REPO=$root FLEXPREFILL_DATA=$root/.cache/data)
+  # Without libicu .NET refuses to start; invariant mode runs, and tokenizers with Unicode normalizers say why they fail.
+  [[ $(ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null) == *libicuuc* ]] || dotnet_env+=(DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1)
+elif want dotnet || want e2e; then
+  note "no .carry/dotnet.tar.xz (eng/publish-gpu.sh): .NET stages skipped"
 fi
-note "done in $(( $(date +%s) - start )) s, status $status"
-exit $status
+if [ -f .carry/text.tar.xz ]; then mkdir -p .cache/data && tar -xJf .carry/text.tar.xz -C .cache/data; fi
+
+# e2e before the untimed stages: its timings need the GPU to itself.
+if want e2e && [ -n "${dotnet_env+x}" ]; then
+  timeout "${E2E_SECONDS:-180}" env "${dotnet_env[@]}" "$dotnet_dir/FlexPrefill.Cli/flexprefill" bench --config llama-3.1-8b \
+    --device cuda --json "$logs/e2e.json" >"$logs/e2e.log" 2>&1 && note "e2e ok" ||
+    { note "e2e FAILED or cut"; status=1; }
+  grep -A20 "^flexprefill bench:" "$logs/e2e.log" >>"$summary"
+fi
+
+run_dotnet() {
+  for dir in "$dotnet_dir"/*.Tests/; do
+    name=$(basename "$dir")
+    timeout "${DOTNET_SECONDS:-120}" env "${dotnet_env[@]}" "$dir$name" -noColor >"$logs/$name.log" 2>&1
+    rc=$?
+    line=$(grep -E "^ *$name +Total: [0-9]+" "$logs/$name.log" | tail -1)
+    field() { grep -oE "$1: [0-9]+" <<<"$line" | grep -oE '[0-9]+' || echo 0; }
+    if [ -n "$line" ]; then
+      t=$(field Total) f=$(( $(field Failed) + $(field Errors) )) s=$(field Skipped)
+      note "$name: $((t - f - s)) passed, $f failed, $s skipped (rc $rc)"
+    else
+      note "$name printed no summary (rc $rc)"
+    fi
+    grep -E "\[FAIL\]" "$logs/$name.log" | head -10 >>"$summary"
+    [ $rc -eq 0 ] || return 1
+  done
+}
+run_qk() {
+  timeout 90 python3 tools/default-model/dump_qk.py --model models/default --text-dir .cache/data/text --tokens 65600 \
+    --layers 1,4 --out /tmp/qk >"$logs/dump_qk.log" 2>&1 || return 1
+  timeout 90 python3 native/dev/bench.py --lib "$lib" --qk /tmp/qk --sizes 8192,16384,32768 --check 16384,32768 \
+    --reps 3 >"$logs/bench-qk.log" 2>&1 || return 1
+  timeout 100 python3 tools/default-model/evaluate.py --model models/default --text-dir .cache/data/text \
+    --lengths 32768,65536 --out "$logs/eval-long.json" >"$logs/eval-long.log" 2>&1
+}
+if want dotnet && [ -n "${dotnet_env+x}" ]; then run_dotnet >"$logs/dotnet-stage.log" 2>&1 & dotnet_pid=$!; fi
+if want qk; then
+  run_qk && note "qk ok" || { note "qk FAILED or cut"; status=1; }
+  tail -1 "$logs/dump_qk.log" >>"$summary"
+  sed -n '/^| input/,$p' "$logs/bench-qk.log" >>"$summary"
+  grep -E "tokens:" "$logs/eval-long.log" >>"$summary"
+fi
+if [ -n "${dotnet_pid-}" ]; then
+  wait "$dotnet_pid" || status=1
+fi
+finish

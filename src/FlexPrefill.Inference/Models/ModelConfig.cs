@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
@@ -206,8 +207,13 @@ public sealed record ModelConfig
     static string? Str(JsonObject o, string field, string source) =>
         Value(o, field, source, "a string") is { } v ? (v.TryGetValue(out string? s) ? s : throw new ModelLoadException($"{source}: \"{field}\" should be a string, found {v.ToJsonString()}")) : null;
 
+    // Through the JSON text: a value set in code (config["x"] = 5) holds an int, which TryGetValue<double> refuses.
     static double? Dbl(JsonObject o, string field, string source) =>
-        Value(o, field, source, "a number") is { } v ? (v.TryGetValue(out double d) ? d : throw new ModelLoadException($"{source}: \"{field}\" should be a number, found {v.ToJsonString()}")) : null;
+        Value(o, field, source, "a number") is { } v
+            ? v.GetValueKind() == JsonValueKind.Number
+                ? double.Parse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture)
+                : throw new ModelLoadException($"{source}: \"{field}\" should be a number, found {v.ToJsonString()}")
+            : null;
 
     static int? Int(JsonObject o, string field, string source)
     {

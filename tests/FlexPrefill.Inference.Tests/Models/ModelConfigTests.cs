@@ -27,6 +27,17 @@ public class ModelConfigTests
     }
 
     [Fact]
+    public void Numbers_set_in_code_read_like_numbers_parsed_from_text()
+    {
+        var root = (JsonObject)JsonNode.Parse("{" + LlamaBase + "}")!;
+        root["max_position_embeddings"] = 131201; // an int-typed JsonValue, as the bench presets write
+        root["rms_norm_eps"] = 1e-6f;
+        var c = ModelConfig.Parse(root, "code");
+        Assert.Equal(131201, c.MaxPositionEmbeddings);
+        Assert.Equal(1e-6, c.RmsNormEps, 1e-12);
+    }
+
+    [Fact]
     public void Qwen2_has_qkv_bias_without_output_bias_and_reads_the_4x_yarn_form()
     {
         var c = Parse("{\"model_type\": \"qwen2\", \"vocab_size\": 152064, \"hidden_size\": 3584, \"intermediate_size\": 18944, \"num_hidden_layers\": 28, \"num_attention_heads\": 28, \"num_key_value_heads\": 4, \"max_position_embeddings\": 32768, \"rope_theta\": 1000000.0, \"sliding_window\": 131072, \"use_sliding_window\": false, \"tie_word_embeddings\": false, \"rope_scaling\": {\"factor\": 4.0, \"original_max_position_embeddings\": 32768, \"type\": \"yarn\"}, \"eos_token_id\": 151645}");

@@ -1,23 +1,12 @@
 using System.Text.Json;
 using FlexPrefill.Inference.Tokenization;
+using FlexPrefill.Tests.Shared;
 
 namespace FlexPrefill.Inference.Tests.Tokenization;
 
 /// <summary>Finds the fetched tokenizer files (eng/fetch-data.sh) and the committed golden ids; loads each tokenizer once.</summary>
 internal static class TokenizerTestData
 {
-    private static readonly Lazy<string> Root = new(() =>
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "FlexPrefill.SemanticKernel.sln")))
-            {
-                return dir.FullName;
-            }
-        }
-        throw new InvalidOperationException("repository root (FlexPrefill.SemanticKernel.sln) not found above " + AppContext.BaseDirectory);
-    });
-
     private static readonly Dictionary<string, Lazy<HfTokenizer>> Tokenizers = new()
     {
         ["llama3"] = new(() => HfTokenizer.Load(TokenizerDirectory("llama3"))),
@@ -37,11 +26,9 @@ internal static class TokenizerTestData
                 c.GetProperty("decoded").GetString()!)).ToArray());
     });
 
-    public static string RepositoryRoot => Root.Value;
+    public static string RepositoryRoot => TestPaths.RepositoryRoot;
 
-    /// <summary>FLEXPREFILL_DATA, else the repository's .cache/data.</summary>
-    public static string DataDirectory =>
-        Environment.GetEnvironmentVariable("FLEXPREFILL_DATA") is { Length: > 0 } data ? data : Path.Combine(RepositoryRoot, ".cache", "data");
+    public static string DataDirectory => TestPaths.DataDirectory;
 
     public static string TokenizerDirectory(string family) => Path.Combine(DataDirectory, "tokenizers", family);
 
