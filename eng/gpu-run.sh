@@ -87,7 +87,7 @@ fi
 run_dotnet() {
   for dir in "$dotnet_dir"/*.Tests/; do
     name=$(basename "$dir")
-    timeout "${DOTNET_SECONDS:-120}" env "${dotnet_env[@]}" "$dir$name" -noColor >"$logs/$name.log" 2>&1
+    timeout "${DOTNET_SECONDS:-110}" env "${dotnet_env[@]}" "$dir$name" -noColor >"$logs/$name.log" 2>&1
     rc=$?
     line=$(grep -E "^ *$name +Total: [0-9]+" "$logs/$name.log" | tail -1)
     field() { grep -oE "$1: [0-9]+" <<<"$line" | grep -oE '[0-9]+' || echo 0; }
@@ -104,9 +104,9 @@ run_dotnet() {
 run_qk() {
   timeout 90 python3 tools/default-model/dump_qk.py --model models/default --text-dir .cache/data/text --tokens 65600 \
     --layers 1,4 --out /tmp/qk >"$logs/dump_qk.log" 2>&1 || return 1
-  timeout 90 python3 native/dev/bench.py --lib "$lib" --qk /tmp/qk --sizes 8192,16384,32768 --check 16384,32768 \
+  timeout 60 python3 native/dev/bench.py --lib "$lib" --qk /tmp/qk --sizes 8192,16384,32768 --check 16384,32768 \
     --reps 3 >"$logs/bench-qk.log" 2>&1 || return 1
-  timeout 100 python3 tools/default-model/evaluate.py --model models/default --text-dir .cache/data/text \
+  timeout 70 python3 tools/default-model/evaluate.py --model models/default --text-dir .cache/data/text \
     --lengths 32768,65536 --out "$logs/eval-long.json" >"$logs/eval-long.log" 2>&1
 }
 if want dotnet && [ -n "${dotnet_env+x}" ]; then run_dotnet >"$logs/dotnet-stage.log" 2>&1 & dotnet_pid=$!; fi
