@@ -4,7 +4,8 @@
 #   validate  ctest (the emulated-kernel test is left to CI), the stage validator, compute-sanitizer on a small case
 #   bench     native/dev/bench.py: our kernels against dense SDPA, Llama-3.1-8B attention shapes, synthetic inputs
 #   qk        real Q/K/V of the default model at 64K (tools/default-model/dump_qk.py), bench.py --qk on them, and the
-#             model's needle accuracy at 32K and 64K (evaluate.py); needs .carry/text.tar.xz (the texts)
+#             model's needle accuracy at 32K and 64K (evaluate.py); needs .carry/data.tar.xz (.cache/data's texts and
+#             tokenizers: eng/fetch-data.sh, then tar cJf .carry/data.tar.xz -C .cache/data text tokenizers)
 #   dotnet    the .NET test executables of .carry/dotnet.tar.xz (eng/publish-gpu.sh) on CUDA with the native kernels;
 #             runs beside qk when both are asked for (neither is timed against the other)
 #   e2e       flexprefill bench: a Llama-3.1-8B-shaped model with random weights, dense vs FlexPrefill, 8K-128K
@@ -74,7 +75,7 @@ if { want dotnet || want e2e; } && [ -f .carry/dotnet.tar.xz ]; then
 elif want dotnet || want e2e; then
   note "no .carry/dotnet.tar.xz (eng/publish-gpu.sh): .NET stages skipped"
 fi
-if [ -f .carry/text.tar.xz ]; then mkdir -p .cache/data && tar -xJf .carry/text.tar.xz -C .cache/data; fi
+if [ -f .carry/data.tar.xz ]; then mkdir -p .cache/data && tar -xJf .carry/data.tar.xz -C .cache/data; fi
 
 # e2e before the untimed stages: its timings need the GPU to itself.
 if want e2e && [ -n "${dotnet_env+x}" ]; then
@@ -98,8 +99,9 @@ run_dotnet() {
       note "$name printed no summary (rc $rc)"
     fi
     grep -E "\[FAIL\]" "$logs/$name.log" | head -10 >>"$summary"
-    [ $rc -eq 0 ] || return 1
+    [ $rc -eq 0 ] || failed=1
   done
+  return ${failed:-0}
 }
 run_qk() {
   timeout 90 python3 tools/default-model/dump_qk.py --model models/default --text-dir .cache/data/text --tokens 65600 \

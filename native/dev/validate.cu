@@ -7,6 +7,7 @@
 //              mismatches must disappear under a 1e-5 relative change of gamma (a near-tie), else they fail
 //   attention  max error against the float64 reference over the GPU's CSR <= 2x the error of the dense kernel against
 //              the float64 dense reference on the same rows; LSE within 1e-3
+//   split      flexprefill_select + flexprefill_attend equals flexprefill_forward bit for bit
 //   invariant  gamma = 1 selects every causal block, and the output equals the dense mode bit for bit
 // Usage: fp_validate [--quick | --medium]. Exit 0 all passed, 1 a check failed, 77 no CUDA device (ctest skip).
 #include "../include/flexprefill.h"
@@ -93,13 +94,19 @@ void ensure_workspace(Device& d, flexprefill_params& p) {
     p.workspace_bytes = d.ws_bytes;
 }
 
-// Runs forward with NaN-poisoned outputs; returns out (as float) and lse.
-void run_forward(flexprefill_params& p, Device& d, const Case& c, std::vector<float>& out, std::vector<float>& lse) {
+// Runs forward (split: select, then attend) with NaN-poisoned outputs; returns out (as float) and lse.
+void run_forward(flexprefill_params& p, Device& d, const Case& c, std::vector<float>& out, std::vector<float>& lse,
+                 bool split = false) {
     const size_t n_out = (size_t)c.S * c.Hq * c.D;
     ensure_workspace(d, p);
     CUDA_OK(cudaMemset(p.out, 0xFF, n_out * 2));
     CUDA_OK(cudaMemset(d.lse, 0xFF, sizeof(float) * c.S * c.Hq));
-    FP_OK(flexprefill_forward(&p));
+    if (split) {
+        FP_OK(flexprefill_select(&p));
+        FP_OK(flexprefill_attend(&p));
+    } else {
+        FP_OK(flexprefill_forward(&p));
+    }
     CUDA_OK(cudaDeviceSynchronize());
     std::vector<uint16_t> bits(n_out);
     CUDA_OK(cudaMemcpy(bits.data(), p.out, n_out * 2, cudaMemcpyDeviceToHost));
@@ -269,6 +276,17 @@ void run_case(const Case& c, uint64_t seed, bool end_to_end) {
                 es, esl, es_last, ed, edl, ed_last);
     EXPECT(es <= 2 * ed + 1e-6 && es_last <= 2 * ed_last + 1e-6 && esl < 1e-3 && edl < 1e-3,
            "attention error beyond 2x dense");
+
+    // split: select then attend is forward, bit for bit (the .NET backend looks at the density in between)
+    {
+        std::vector<float> out_split, lse_split;
+        run_forward(p, d, c, out_split, lse_split, true);
+        double diff = 0;
+        for (size_t i = 0; i < out.size(); i++) diff = std::max(diff, (double)std::fabs(out_split[i] - out[i]));
+        for (size_t i = 0; i < lse.size(); i++) diff = std::max(diff, (double)std::fabs(lse_split[i] - lse[i]));
+        std::printf("  split: select + attend vs forward, max |diff| = %.3g\n", diff);
+        EXPECT(diff == 0.0, "select + attend differs from forward");
+    }
 
     // invariant: every block selected == dense, bit for bit
     if (!dense) {

@@ -122,6 +122,11 @@ FLEXPREFILL_API flexprefill_status flexprefill_forward(const flexprefill_params*
 /* Stages 1-3 only (estimate, select, CSR) into the workspace; out and lse are not touched (may be NULL). */
 FLEXPREFILL_API flexprefill_status flexprefill_select(const flexprefill_params* p);
 
+/* Stage 4 only: block-sparse attention over the selection a flexprefill_select with the same params left in the
+   workspace. Select, read the heads, then attend: a caller can see the density before paying for attention (and run
+   a faster dense kernel instead when the selection is nearly dense). */
+FLEXPREFILL_API flexprefill_status flexprefill_attend(const flexprefill_params* p);
+
 /* Number of existing query block rows (nb - floor((T-S)/bs)) and the CSR capacity per head (causal blocks). */
 FLEXPREFILL_API flexprefill_status flexprefill_layout(const flexprefill_params* p, int32_t* rows, int64_t* causal_blocks);
 

@@ -205,7 +205,7 @@ flexprefill_status flexprefill_forward(const flexprefill_params* p) {
     if (flexprefill_status s = validate(p, true, true)) return s;
     Layout L = make_layout(*p);
     if (flexprefill_status s = check_workspace(*p, L)) return s;
-    return run_pipeline(*p, L, true);
+    return run_pipeline(*p, L, true, true);
 }
 
 flexprefill_status flexprefill_select(const flexprefill_params* p) {
@@ -213,7 +213,15 @@ flexprefill_status flexprefill_select(const flexprefill_params* p) {
     if (flexprefill_status s = validate(p, true, false)) return s;
     Layout L = make_layout(*p);
     if (flexprefill_status s = check_workspace(*p, L)) return s;
-    return run_pipeline(*p, L, false);
+    return run_pipeline(*p, L, true, false);
+}
+
+flexprefill_status flexprefill_attend(const flexprefill_params* p) {
+    g_last_error.clear();
+    if (flexprefill_status s = validate(p, true, true)) return s;
+    Layout L = make_layout(*p);
+    if (flexprefill_status s = check_workspace(*p, L)) return s;
+    return run_pipeline(*p, L, false, true);
 }
 
 flexprefill_status flexprefill_read_heads(const flexprefill_params* p, flexprefill_head_info* heads) {

@@ -38,7 +38,8 @@ flexprefill_status fail(flexprefill_status status, const char* file, int line, c
 // Implemented by pipeline.cu (CUDA) or no_cuda.cpp.
 bool cuda_available();
 const char* backend_description();
-flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bool attention);
+// select: estimate, select and CSR into the workspace; attention: the sparse kernel over the workspace's CSR.
+flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bool select, bool attention);
 flexprefill_status copy_to_host(const flexprefill_params& p, void* dst, uint64_t workspace_offset, uint64_t bytes);
 
 } // namespace flexprefill

@@ -8,7 +8,7 @@ bool cuda_available() { return false; }
 
 const char* backend_description() { return "no cuda: libflexprefill was built without nvcc"; }
 
-flexprefill_status run_pipeline(const flexprefill_params&, const Layout&, bool) {
+flexprefill_status run_pipeline(const flexprefill_params&, const Layout&, bool, bool) {
     return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "%s", backend_description());
 }
 

@@ -185,10 +185,12 @@ bool cuda_available() {
 
 const char* backend_description() { return "cuda " FLEXPREFILL_CUDA_ARCHS; }
 
-flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bool attention) {
+flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bool select, bool attention) {
     cudaStream_t st = static_cast<cudaStream_t>(p.stream);
     cudaGetLastError(); // clear a stale error from an earlier, unrelated launch
-    if (L.dense) {
+    if (!select) {
+        // attention over the selection already in the workspace (flexprefill_attend)
+    } else if (L.dense) {
         launch(dense_heads_kernel, (L.Hq + 127) / 128, 128, 0, st, at<flexprefill_head_info>(p, L.off_heads), L.Hq, L.causal);
         FP_LAUNCHED("dense heads");
     } else if (auto s = select_stage(p, L, st)) {

@@ -14,6 +14,7 @@ namespace FlexPrefill.Native;
 public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
 {
     readonly FlexPrefillAttention _managed;
+    readonly DenseAttention _dense = new();
     readonly object _gate = new();
     Tensor? _workspace;
 
@@ -51,12 +52,54 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
     /// <inheritdoc />
     public string Name => "flexprefill-native";
 
+    /// <summary>
+    /// Density of a call's selection (computed over causal blocks, all heads together) above which it runs dense SDPA
+    /// instead of the sparse kernel, which would then be the slower of the two. 0.4: on an H200 (docs/benchmarks.md,
+    /// 2026-12-01) the sparse kernel ran at about 240 TFLOP/s on the blocks it computed and cuDNN's SDPA at 580-670
+    /// TFLOP/s. 1 never falls back. Only <see cref="Forward"/> falls back; <see cref="ForwardWithLse"/> always runs
+    /// the kernels.
+    /// </summary>
+    public double DenseFallbackDensity { get; init; } = 0.4;
+
     /// <inheritdoc />
+    /// <remarks>Selects first; a selection denser than <see cref="DenseFallbackDensity"/> runs dense SDPA
+    /// (recorded in <see cref="PrefillStatistics.DenseFallbackLayers"/>), any other the sparse kernel over it.</remarks>
     public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionCall call)
     {
-        var (output, lse) = ForwardWithLse(q, k, v, call);
-        lse.Dispose();
-        return output;
+        ArgumentNullException.ThrowIfNull(call);
+        if (DenseFallbackDensity >= 1 || UnsupportedReason(q, k, v) is not null)
+        {
+            var (o, l) = ForwardWithLse(q, k, v, call);
+            l.Dispose();
+            return o;
+        }
+        using var scope = NewDisposeScope();
+        var qc = Aligned(q);
+        var kc = Aligned(k);
+        var vc = Aligned(v);
+        var output = empty([1, q.shape[1], q.shape[2], q.shape[3]], q.dtype, q.device); // [B, Hq, S, D]
+        lock (_gate)
+        {
+            var p = Describe(qc, kc, vc, output, null);
+            var status = NativeMethods.Select(p);
+            if (status == FlexPrefillStatus.Unsupported) return _managed.Forward(q, k, v, call).MoveToOuterDisposeScope();
+            NativeMethods.Check(status);
+            var heads = ReadHeads(p); // synchronises the stream once per layer: the price of choosing
+            long computed = heads.Sum(h => (long)h.ComputedBlocks), causal = heads.Sum(h => h.CausalBlocks);
+            if (causal > 0 && (double)computed / causal > DenseFallbackDensity)
+            {
+                if (call.Statistics is { } fallback)
+                {
+                    for (int h = 0; h < heads.Length; h++)
+                        fallback.Add(new HeadStatistics(call.Layer, h, AttentionPattern.Dense, double.NaN, heads[h].CausalBlocks, heads[h].CausalBlocks));
+                    fallback.AddDenseFallback(call.Layer);
+                }
+                return _dense.Forward(q, k, v, call).MoveToOuterDisposeScope();
+            }
+            NativeMethods.Check(NativeMethods.Attend(p));
+            if (call.Statistics is { } statistics) Record(heads, call.Layer, statistics);
+        }
+        return output.MoveToOuterDisposeScope();
     }
 
     /// <summary>Like <see cref="Forward"/>, and also returns the log-sum-exp of every query row.</summary>
@@ -86,7 +129,7 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
                 return (o.MoveToOuterDisposeScope(), l.MoveToOuterDisposeScope());
             }
             NativeMethods.Check(status);
-            if (call.Statistics is { } statistics) Record(p, call.Layer, statistics);
+            if (call.Statistics is { } statistics) Record(ReadHeads(p), call.Layer, statistics); // synchronises the stream
         }
         return (output.MoveToOuterDisposeScope(), lse.MoveToOuterDisposeScope());
     }
@@ -210,9 +253,8 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
         return heads;
     }
 
-    static void Record(in NativeParams p, int layer, PrefillStatistics statistics)
+    static void Record(NativeHeadInfo[] heads, int layer, PrefillStatistics statistics)
     {
-        var heads = ReadHeads(p); // synchronises the stream: only when someone asked for statistics
         for (int h = 0; h < heads.Length; h++)
         {
             var pattern = ToPattern(heads[h].Pattern);

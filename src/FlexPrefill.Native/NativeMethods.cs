@@ -34,6 +34,9 @@ internal static partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "flexprefill_select")]
     internal static partial FlexPrefillStatus Select(in NativeParams p);
 
+    [LibraryImport(Library, EntryPoint = "flexprefill_attend")]
+    internal static partial FlexPrefillStatus Attend(in NativeParams p);
+
     [LibraryImport(Library, EntryPoint = "flexprefill_layout")]
     internal static partial FlexPrefillStatus Layout(in NativeParams p, out int rows, out long causalBlocks);
 

@@ -8,7 +8,7 @@ namespace FlexPrefill.Native.Tests;
 /// <summary>
 /// The product path on the GPU: the committed default model on CUDA (bf16), prefilled by the native kernels, answers
 /// held-out needle questions exactly as the dense prefill does. GPU only: on the CPU emulator an 8K-16K prefill would
-/// take hours.
+/// take hours. The dense fallback is off, so every layer runs the sparse kernel.
 /// </summary>
 [Collection("native library")]
 public sealed class DefaultModelOnCudaTests(ITestOutputHelper output)
@@ -26,7 +26,7 @@ public sealed class DefaultModelOnCudaTests(ITestOutputHelper output)
             using var model = LanguageModel.Load(DefaultModelOrSkip(), new ModelLoadOptions
             {
                 Device = "cuda",
-                FlexPrefillBackend = o => backends.TryGetValue(o, out var b) ? b : backends[o] = new NativeFlexPrefillAttention(o, path),
+                FlexPrefillBackend = o => backends.TryGetValue(o, out var b) ? b : backends[o] = new NativeFlexPrefillAttention(o, path) { DenseFallbackDensity = 1 },
             });
             var haystack = HeldOutSentences();
             int denseFound = 0, flexFound = 0, runs = 0, agreeing = 0, compared = 0;

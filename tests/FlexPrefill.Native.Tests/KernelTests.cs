@@ -69,7 +69,7 @@ public sealed class KernelTests
     {
         var (path, device, emulated) = TestLibrary.KernelsOrSkip();
         var options = new FlexPrefillOptions { Gamma = 1.0, Tau = 0, MinBudget = 0 };
-        using var native = new NativeFlexPrefillAttention(options, path);
+        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1 };
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(emulated ? 700 : 3000, 4, 2, 128, 5, device);
         var statistics = new PrefillStatistics();
@@ -84,7 +84,7 @@ public sealed class KernelTests
     {
         var (path, device, emulated) = TestLibrary.KernelsOrSkip();
         var options = new FlexPrefillOptions { MinBudget = 256, Gamma = 0.7 };
-        using var native = new NativeFlexPrefillAttention(options, path);
+        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1 };
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(emulated ? 1500 : 2500, 4, 2, 128, 9, device);
         var statistics = new PrefillStatistics();
@@ -122,5 +122,40 @@ public sealed class KernelTests
         double lseErr = (lse - referenceLse.to(ScalarType.Float32)).abs().max().item<float>();
         Assert.True(err < 3e-2, $"max |native - managed| = {err}");
         Assert.True(lseErr < 1e-2, $"max |lse native - managed| = {lseErr}");
+    }
+
+    [Fact]
+    public void Below_the_fallback_density_select_then_attend_gives_the_one_call_output_bit_for_bit()
+    {
+        var (path, device, emulated) = TestLibrary.KernelsOrSkip();
+        var options = new FlexPrefillOptions { MinBudget = 256, Gamma = 0.7 };
+        using var oneCall = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1 };
+        using var split = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 0.999 };
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs(emulated ? 1500 : 2500, 4, 2, 128, 9, device);
+        var statistics = new PrefillStatistics();
+        var expected = oneCall.Forward(q, k, v, new AttentionCall(0));
+        var actual = split.Forward(q, k, v, new AttentionCall(3, statistics));
+        Assert.True(statistics.DensityOfCausalBlocks < 0.999, $"density {statistics.DensityOfCausalBlocks}: the split path was not taken");
+        Assert.Empty(statistics.DenseFallbackLayers);
+        Assert.Equal(0f, (expected.to(ScalarType.Float32) - actual.to(ScalarType.Float32)).abs().max().item<float>());
+    }
+
+    [Fact]
+    public void Above_the_fallback_density_the_call_runs_dense_attention_and_says_so()
+    {
+        var (path, device, emulated) = TestLibrary.KernelsOrSkip();
+        var options = new FlexPrefillOptions { MinBudget = 256, Gamma = 0.7 };
+        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 0.01 };
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs(emulated ? 1500 : 2500, 4, 2, 128, 9, device);
+        var statistics = new PrefillStatistics();
+        var actual = native.Forward(q, k, v, new AttentionCall(5, statistics));
+        var expected = new DenseAttention().Forward(q, k, v, new AttentionCall(5));
+        Assert.Equal(0f, (expected.to(ScalarType.Float32) - actual.to(ScalarType.Float32)).abs().max().item<float>());
+        Assert.Equal([5], statistics.DenseFallbackLayers);
+        Assert.Equal(4, statistics.Heads.Count);
+        Assert.All(statistics.Heads, h => Assert.Equal(AttentionPattern.Dense, h.Pattern));
+        Assert.Equal(1.0, statistics.DensityOfCausalBlocks);
     }
 }

@@ -28,11 +28,25 @@ public sealed record HeadStatistics(int Layer, int Head, AttentionPattern Patter
 public sealed class PrefillStatistics
 {
     readonly List<HeadStatistics> _heads = [];
+    readonly List<int> _denseFallbacks = [];
 
     /// <summary>Records one head.</summary>
     public void Add(HeadStatistics head)
     {
         lock (_heads) _heads.Add(head);
+    }
+
+    /// <summary>Records that <paramref name="layer"/> ran dense attention although blocks were selected: the selection
+    /// was too dense for the sparse kernel to be faster (its heads are then recorded as dense).</summary>
+    public void AddDenseFallback(int layer)
+    {
+        lock (_heads) _denseFallbacks.Add(layer);
+    }
+
+    /// <summary>Layers that fell back to dense attention, in the order they ran.</summary>
+    public IReadOnlyList<int> DenseFallbackLayers
+    {
+        get { lock (_heads) return _denseFallbacks.ToArray(); }
     }
 
     /// <summary>All heads recorded so far, in the order they were added.</summary>

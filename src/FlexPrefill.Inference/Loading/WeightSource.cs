@@ -25,18 +25,22 @@ internal sealed class CheckpointWeights(Checkpoint checkpoint, ScalarType dtype,
     public IEnumerable<string> Unused => checkpoint.Keys.Where(k => !_taken.Contains(k));
 }
 
-/// <summary>Random weights for benchmarks and tests: normal(0, std) matrices, unit norm weights, seeded.</summary>
+/// <summary>
+/// Random weights for benchmarks and tests: normal(0, std) matrices, unit norm weights, seeded. Drawn on the target
+/// device (an 8B model's weights take about a second on a GPU, a minute on one CPU thread); the same seed gives the
+/// same weights on the same kind of device, not across kinds.
+/// </summary>
 internal sealed class RandomWeights(long seed, ScalarType dtype, Device device, double std = 0.02) : IWeightSource
 {
-    readonly Generator _generator = new Generator((ulong)seed);
+    readonly Generator _generator = new((ulong)seed, device);
 
     public Tensor Take(string key, long[] shape)
     {
         using var scope = NewDisposeScope();
         Tensor t = key.EndsWith("norm.weight", StringComparison.Ordinal)
-            ? ones(shape)
-            : randn(shape, generator: _generator) * std;
-        return t.to(dtype).to(device).DetachFromDisposeScope();
+            ? ones(shape, dtype, device)
+            : randn(shape, ScalarType.Float32, device, generator: _generator).mul_(std).to(dtype);
+        return t.DetachFromDisposeScope();
     }
 }
 
