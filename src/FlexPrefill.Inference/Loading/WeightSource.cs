@@ -1,3 +1,4 @@
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace FlexPrefill.Inference.Loading;
@@ -28,18 +29,30 @@ internal sealed class CheckpointWeights(Checkpoint checkpoint, ScalarType dtype,
 /// <summary>
 /// Random weights for benchmarks and tests: normal(0, std) matrices, unit norm weights, seeded. Drawn on the target
 /// device (an 8B model's weights take about a second on a GPU, a minute on one CPU thread); the same seed gives the
-/// same weights on the same kind of device, not across kinds.
+/// same weights on the same kind of device, not across kinds. On the CPU the draws come from a generator of their
+/// own; on CUDA from the device's default generator, seeded here (TorchSharp 0.107's Generator(seed, device) is a
+/// CPU generator whatever the device, which CUDA's randn refuses).
 /// </summary>
-internal sealed class RandomWeights(long seed, ScalarType dtype, Device device, double std = 0.02) : IWeightSource
+internal sealed class RandomWeights : IWeightSource
 {
-    readonly Generator _generator = new((ulong)seed, device);
+    readonly ScalarType _dtype;
+    readonly Device _device;
+    readonly double _std;
+    readonly Generator? _generator;
+
+    public RandomWeights(long seed, ScalarType dtype, Device device, double std = 0.02)
+    {
+        (_dtype, _device, _std) = (dtype, device, std);
+        if (device.type == DeviceType.CPU) _generator = new Generator((ulong)seed, device);
+        else random.manual_seed(seed);
+    }
 
     public Tensor Take(string key, long[] shape)
     {
         using var scope = NewDisposeScope();
         Tensor t = key.EndsWith("norm.weight", StringComparison.Ordinal)
-            ? ones(shape, dtype, device)
-            : randn(shape, ScalarType.Float32, device, generator: _generator).mul_(std).to(dtype);
+            ? ones(shape, _dtype, _device)
+            : randn(shape, ScalarType.Float32, _device, generator: _generator).mul_(_std).to(_dtype);
         return t.DetachFromDisposeScope();
     }
 }
