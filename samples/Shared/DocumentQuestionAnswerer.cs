@@ -28,10 +28,11 @@ public sealed partial class DocumentQuestionAnswerer(IChatCompletionService chat
         "answers the question, then reply with a short answer taken from that passage.";
 
     /// <summary>
-    /// The in-context prompt: the document, then the question. This is the layout the default model was trained on
-    /// (document first, question last), and it lets a prefix cache reuse the document across questions.
+    /// The in-context prompt: the document (paragraphs unwrapped), then the question. This is the layout the default
+    /// model was trained on (document first, question last), and it lets a prefix cache reuse the document across
+    /// questions.
     /// </summary>
-    public static string InContextPrompt(LongDocument document, string question) => $"{document.Text.TrimEnd()}\n\n{question.Trim()}";
+    public static string InContextPrompt(LongDocument document, string question) => $"{document.Unwrapped}\n\n{question.Trim()}";
 
     /// <summary>Puts the whole document and the question into one prompt and cites the sentence holding the answer.</summary>
     public async Task<QaResult> AnswerInContextAsync(LongDocument document, string question, PromptExecutionSettings? settings = null, CancellationToken cancellationToken = default)

@@ -20,6 +20,7 @@ public sealed partial class LongDocument
 {
     readonly int[] _lineStarts;
     readonly Passage[] _paragraphs;
+    string? _unwrapped;
 
     LongDocument(string name, string text)
     {
@@ -37,6 +38,13 @@ public sealed partial class LongDocument
 
     /// <summary>The whole text.</summary>
     public string Text { get; }
+
+    /// <summary>
+    /// The text as a prompt should carry it: each paragraph on one line (the hard line breaks of an e-text wrapped at
+    /// 70 columns are layout, not content, and a small model reads them as noise), whitespace runs collapsed,
+    /// paragraphs separated by one blank line. Citations still refer to <see cref="Text"/>.
+    /// </summary>
+    public string Unwrapped => _unwrapped ??= string.Join("\n\n", _paragraphs.Select(p => WhitespaceRun().Replace(p.Text, " ").Trim()));
 
     /// <summary>Number of lines.</summary>
     public int LineCount => _lineStarts.Length;
@@ -146,6 +154,9 @@ public sealed partial class LongDocument
     // A paragraph: a run of non-blank lines.
     [GeneratedRegex(@"[^\n]+(\n[^\n]+)*")]
     private static partial Regex ParagraphPattern();
+
+    [GeneratedRegex(@"\s+")]
+    private static partial Regex WhitespaceRun();
 
     [GeneratedRegex(@"[\p{L}\p{N}]+")]
     private static partial Regex WordPattern();

@@ -46,7 +46,16 @@ public sealed class DocumentQaTests : IDisposable
         Assert.Equal(12.5, result.Statistics.PrefillMilliseconds);
         Assert.Equal(0.25, result.Statistics.AttentionDensity);
         string prompt = chat.Calls.Single()[^1].Content!;
-        Assert.Equal(doc.Text.TrimEnd() + "\n\nWhat is the special magic number for harpoon?", prompt);
+        Assert.Equal(doc.Unwrapped + "\n\nWhat is the special magic number for harpoon?", prompt);
+    }
+
+    [Fact]
+    public void Prompts_carry_paragraphs_unwrapped_while_citations_keep_the_file_lines()
+    {
+        var doc = LongDocument.FromText("t", "Call me  Ishmael. Some years\nago, never mind\n\n\nhow long.\nThe number is 4817263.\n");
+        Assert.Equal("Call me Ishmael. Some years ago, never mind\n\nhow long. The number is 4817263.", doc.Unwrapped);
+        var cited = DocumentQuestionAnswerer.FindCitation(doc, "4817263");
+        Assert.Equal(6, cited!.Line); // the file's sixth line, though the prompt has two
     }
 
     [Fact]
