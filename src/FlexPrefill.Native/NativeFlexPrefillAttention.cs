@@ -5,11 +5,11 @@ using static TorchSharp.torch;
 namespace FlexPrefill.Native;
 
 /// <summary>
-/// FlexPrefill on libflexprefill's CUDA kernels (estimate, select, CSR and block-sparse attention in one native call
-/// on raw device pointers, the default stream). Calls the kernels do not cover (CPU tensors, dtypes other than bf16,
-/// batch &gt; 1, head dims other than 64/128, block sizes other than 64/128, or the paper's query-aware-only variant) run
-/// on the managed reference <see cref="FlexPrefillAttention"/> with the same options, so the backend is usable for
-/// any call.
+/// FlexPrefill on libflexprefill's CUDA kernels (estimate, select, CSR and block-sparse attention on raw device
+/// pointers, the default stream), with dense SDPA for selections too dense to pay (<see cref="DenseFallbackDensity"/>).
+/// Calls the kernels do not cover (CPU tensors, dtypes other than bf16, batch &gt; 1, head dims other than 64/128,
+/// block sizes other than 64/128, or the paper's query-aware-only variant) run on the managed reference
+/// <see cref="FlexPrefillAttention"/> with the same options, so the backend is usable for any call.
 /// </summary>
 public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
 {
@@ -59,7 +59,14 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
     /// TFLOP/s. 1 never falls back. Only <see cref="Forward"/> falls back; <see cref="ForwardWithLse"/> always runs
     /// the kernels.
     /// </summary>
-    public double DenseFallbackDensity { get; init; } = 0.4;
+    /// <exception cref="ArgumentOutOfRangeException">The value is not in [0, 1].</exception>
+    public double DenseFallbackDensity
+    {
+        get => _denseFallbackDensity;
+        init => _denseFallbackDensity = value is >= 0 and <= 1 ? value
+            : throw new ArgumentOutOfRangeException(nameof(DenseFallbackDensity), value, "a density of causal blocks, in [0, 1]");
+    }
+    readonly double _denseFallbackDensity = 0.4;
 
     /// <inheritdoc />
     /// <remarks>Selects first; a selection denser than <see cref="DenseFallbackDensity"/> runs dense SDPA

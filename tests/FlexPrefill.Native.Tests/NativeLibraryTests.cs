@@ -82,4 +82,14 @@ public sealed class NativeLibraryTests
         Assert.All(statistics.Heads, h => Assert.Equal(2, h.Layer));
         Assert.True(statistics.DensityOfCausalBlocks < 1.0);
     }
+
+    [Theory]
+    [InlineData(-0.1)]
+    [InlineData(1.5)]
+    [InlineData(double.NaN)]
+    public void A_fallback_density_outside_0_to_1_is_refused(double density)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new NativeFlexPrefillAttention(new FlexPrefillOptions(), TestLibrary.PathOrSkip()) { DenseFallbackDensity = density });
+        Assert.Contains("[0, 1]", e.Message);
+    }
 }
