@@ -33,7 +33,7 @@ timeout 60 python3 tools/default-model/fixtures.py --model models/default --text
   --out tests/fixtures/default-model/reference.json >"$work/fixtures.log" 2>&1
 tail -3 "$work/fixtures.log" | tee -a "$log"
 wait
-tail -2 "$work/hf-fixtures.log" "$work/native.log" | tee -a "$log"
+tail -n 2 "$work/hf-fixtures.log" "$work/native.log" | tee -a "$log"
 cat "$work/native/summary.txt" 2>/dev/null | tee -a "$log"
 
 tar czf /tmp/results.tar.gz models/default tests/fixtures/hf tests/fixtures/default-model -C /tmp gpu-train
