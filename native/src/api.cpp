@@ -142,6 +142,15 @@ flexprefill_status check_workspace(const flexprefill_params& p, const Layout& L)
     return FLEXPREFILL_OK;
 }
 
+// forward, select and attend: the same checks, then the stages asked for (the output is needed only for attention).
+flexprefill_status run_stages(const flexprefill_params* p, bool select, bool attention) {
+    g_last_error.clear();
+    if (flexprefill_status s = validate(p, true, attention)) return s;
+    Layout L = make_layout(*p);
+    if (flexprefill_status s = check_workspace(*p, L)) return s;
+    return run_pipeline(*p, L, select, attention);
+}
+
 } // namespace
 } // namespace flexprefill
 
@@ -200,29 +209,11 @@ flexprefill_status flexprefill_layout(const flexprefill_params* p, int32_t* rows
     return FLEXPREFILL_OK;
 }
 
-flexprefill_status flexprefill_forward(const flexprefill_params* p) {
-    g_last_error.clear();
-    if (flexprefill_status s = validate(p, true, true)) return s;
-    Layout L = make_layout(*p);
-    if (flexprefill_status s = check_workspace(*p, L)) return s;
-    return run_pipeline(*p, L, true, true);
-}
+flexprefill_status flexprefill_forward(const flexprefill_params* p) { return run_stages(p, true, true); }
 
-flexprefill_status flexprefill_select(const flexprefill_params* p) {
-    g_last_error.clear();
-    if (flexprefill_status s = validate(p, true, false)) return s;
-    Layout L = make_layout(*p);
-    if (flexprefill_status s = check_workspace(*p, L)) return s;
-    return run_pipeline(*p, L, true, false);
-}
+flexprefill_status flexprefill_select(const flexprefill_params* p) { return run_stages(p, true, false); }
 
-flexprefill_status flexprefill_attend(const flexprefill_params* p) {
-    g_last_error.clear();
-    if (flexprefill_status s = validate(p, true, true)) return s;
-    Layout L = make_layout(*p);
-    if (flexprefill_status s = check_workspace(*p, L)) return s;
-    return run_pipeline(*p, L, false, true);
-}
+flexprefill_status flexprefill_attend(const flexprefill_params* p) { return run_stages(p, false, true); }
 
 flexprefill_status flexprefill_read_heads(const flexprefill_params* p, flexprefill_head_info* heads) {
     g_last_error.clear();
