@@ -75,6 +75,17 @@ class TransformersBackend:
         return [t for t in gen if t not in common.EOS_IDS and t != common.PAD]
 
 
+def make_backend(name, folder, device, dtype):
+    """`auto`: transformers when it is installed, else model.py (same math; NativeBackend computes in fp32)."""
+    if name == "auto":
+        try:
+            import transformers  # noqa: F401
+            name = "transformers"
+        except ImportError:
+            name = "native"
+    return TransformersBackend(folder, device, dtype) if name == "transformers" else NativeBackend(folder, device)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="models/default")
@@ -92,15 +103,7 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    backend = args.backend
-    if backend == "auto":
-        try:
-            import transformers  # noqa: F401
-            backend = "transformers"
-        except ImportError:
-            backend = "native"
-    be = (TransformersBackend(args.model, args.device, getattr(torch, args.dtype)) if backend == "transformers"
-          else NativeBackend(args.model, args.device))
+    be = make_backend(args.backend, args.model, args.device, getattr(torch, args.dtype))
     tok = common.Tokenizer.load(args.model)
     corpus = tasks.Corpus(args.text_dir)
     lengths = [int(x) for x in args.lengths.split(",")]

@@ -39,16 +39,8 @@ def main():
     ap.add_argument("--backend", choices=["auto", "transformers", "native"], default="auto")
     args = ap.parse_args()
 
-    backend = args.backend
-    if backend == "auto":
-        try:
-            import transformers  # noqa: F401
-            backend = "transformers"
-        except ImportError:
-            backend = "native"
     # float32 on the CPU: the reference the engine's CPU path is compared against.
-    be = (evaluate.TransformersBackend(args.model, "cpu", torch.float32) if backend == "transformers"
-          else evaluate.NativeBackend(args.model, "cpu"))
+    be = evaluate.make_backend(args.backend, args.model, "cpu", torch.float32)
     tok = common.Tokenizer.load(args.model)
     chat = [("user", "Hello! Who are you?")]
     needle = [("user", "The special magic number for quiet-harbor is 4821937. Call me Ishmael.\n\n"
