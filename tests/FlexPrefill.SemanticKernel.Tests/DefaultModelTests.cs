@@ -26,14 +26,20 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
         return null;
     }
 
-    [Fact]
-    public async Task The_default_model_answers_through_the_kernel_and_reuses_the_document_prefix()
+    /// <summary>The kernel's services with the default model registered (CPU, dense, a prefix cache), or a skip.</summary>
+    static ServiceProvider DefaultModelServices(long prefixCacheBytes)
     {
         string? folder = DefaultModelFolder();
         if (folder is null) Assert.Skip("models/default has no config.json and *.safetensors yet");
         var builder = Kernel.CreateBuilder();
-        builder.AddFlexPrefillChatCompletion(o => { o.ModelPath = folder!; o.Device = "cpu"; o.Attention = Inference.Generation.AttentionMode.Dense; o.PrefixCacheBytes = 256 << 20; });
-        using var provider = (ServiceProvider)builder.Services.BuildServiceProvider();
+        builder.AddFlexPrefillChatCompletion(o => { o.ModelPath = folder!; o.Device = "cpu"; o.Attention = Inference.Generation.AttentionMode.Dense; o.PrefixCacheBytes = prefixCacheBytes; });
+        return (ServiceProvider)builder.Services.BuildServiceProvider();
+    }
+
+    [Fact]
+    public async Task The_default_model_answers_through_the_kernel_and_reuses_the_document_prefix()
+    {
+        using var provider = DefaultModelServices(prefixCacheBytes: 256 << 20);
         var kernel = new Kernel(provider);
         var chat = kernel.GetRequiredService<IChatCompletionService>();
         string document = string.Join(' ', Enumerable.Repeat("The harbour of Nantucket was full of ships that spring.", 20));
@@ -64,14 +70,10 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
     public async Task Benchmark_a_second_question_over_a_32K_token_document_costs_under_5_percent_of_the_first()
     {
         if (Environment.GetEnvironmentVariable("FLEXPREFILL_BENCHMARKS") != "1") Assert.Skip("benchmark: set FLEXPREFILL_BENCHMARKS=1 to run it");
-        string? folder = DefaultModelFolder();
-        if (folder is null) Assert.Skip("models/default has no config.json and *.safetensors yet");
-        string text = File.ReadAllText(Path.Combine(folder!, "..", "..", "samples", "data", "moby-dick-excerpt.txt"));
-        var builder = Kernel.CreateBuilder();
-        builder.AddFlexPrefillChatCompletion(o => { o.ModelPath = folder!; o.Device = "cpu"; o.Attention = Inference.Generation.AttentionMode.Dense; o.PrefixCacheBytes = 1L << 30; });
-        using var provider = (ServiceProvider)builder.Services.BuildServiceProvider();
+        using var provider = DefaultModelServices(prefixCacheBytes: 1L << 30);
         var kernel = new Kernel(provider);
         var chat = kernel.GetRequiredService<IChatCompletionService>();
+        string text = File.ReadAllText(Path.Combine(DefaultModelFolder()!, "..", "..", "samples", "data", "moby-dick-excerpt.txt"));
         string document = text + "\n\n" + text + "\n\n" + text[..(text.Length * 3 / 10)]; // ~32K tokens of Moby Dick
         ChatHistory Ask(string question)
         {
