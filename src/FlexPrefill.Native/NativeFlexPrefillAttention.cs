@@ -71,43 +71,8 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
     /// <inheritdoc />
     /// <remarks>Selects first; a selection denser than <see cref="DenseFallbackDensity"/> runs dense SDPA
     /// (recorded in <see cref="PrefillStatistics.DenseFallbackLayers"/>), any other the sparse kernel over it.</remarks>
-    public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionCall call)
-    {
-        ArgumentNullException.ThrowIfNull(call);
-        if (DenseFallbackDensity >= 1 || UnsupportedReason(q, k, v) is not null)
-        {
-            var (o, l) = ForwardWithLse(q, k, v, call);
-            l.Dispose();
-            return o;
-        }
-        using var scope = NewDisposeScope();
-        var qc = Aligned(q);
-        var kc = Aligned(k);
-        var vc = Aligned(v);
-        var output = empty([1, q.shape[1], q.shape[2], q.shape[3]], q.dtype, q.device); // [B, Hq, S, D]
-        lock (_gate)
-        {
-            var p = Describe(qc, kc, vc, output, null);
-            var status = NativeMethods.Select(p);
-            if (status == FlexPrefillStatus.Unsupported) return _managed.Forward(q, k, v, call).MoveToOuterDisposeScope();
-            NativeMethods.Check(status);
-            var heads = ReadHeads(p); // synchronises the stream once per layer: the price of choosing
-            long computed = heads.Sum(h => (long)h.ComputedBlocks), causal = heads.Sum(h => h.CausalBlocks);
-            if (causal > 0 && (double)computed / causal > DenseFallbackDensity)
-            {
-                if (call.Statistics is { } fallback)
-                {
-                    for (int h = 0; h < heads.Length; h++)
-                        fallback.Add(new HeadStatistics(call.Layer, h, AttentionPattern.Dense, double.NaN, heads[h].CausalBlocks, heads[h].CausalBlocks));
-                    fallback.AddDenseFallback(call.Layer);
-                }
-                return _dense.Forward(q, k, v, call).MoveToOuterDisposeScope();
-            }
-            NativeMethods.Check(NativeMethods.Attend(p));
-            if (call.Statistics is { } statistics) Record(heads, call.Layer, statistics);
-        }
-        return output.MoveToOuterDisposeScope();
-    }
+    public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionCall call) =>
+        Run(q, k, v, call, withLse: false, mayFallBack: DenseFallbackDensity < 1).Output;
 
     /// <summary>Like <see cref="Forward"/>, and also returns the log-sum-exp of every query row.</summary>
     /// <param name="q">Queries after RoPE: [B, Hq, S, D].</param>
@@ -117,29 +82,57 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
     /// <returns>Output [B, Hq, S, D] in q's dtype and LSE [B, Hq, S] (natural log, fp32).</returns>
     public (Tensor Output, Tensor Lse) ForwardWithLse(Tensor q, Tensor k, Tensor v, AttentionCall call)
     {
+        var (output, lse) = Run(q, k, v, call, withLse: true, mayFallBack: false);
+        return (output, lse!);
+    }
+
+    // The kernels in one call (forward), or select, look at the density, then attend or run dense SDPA. Calls the
+    // kernels do not cover run on the managed reference.
+    (Tensor Output, Tensor? Lse) Run(Tensor q, Tensor k, Tensor v, AttentionCall call, bool withLse, bool mayFallBack)
+    {
         ArgumentNullException.ThrowIfNull(call);
-        if (UnsupportedReason(q, k, v) is not null) return _managed.ForwardWithLse(q, k, v, call);
+        if (UnsupportedReason(q, k, v) is not null) return Managed(q, k, v, call, withLse);
         using var scope = NewDisposeScope();
         var qc = Aligned(q);
         var kc = Aligned(k);
         var vc = Aligned(v);
         long hq = q.shape[1], s = q.shape[2], d = q.shape[3];
-        var output = empty([1, hq, s, d], q.dtype, q.device);   // [B, Hq, S, D]
-        var lse = empty([1, hq, s], ScalarType.Float32, q.device); // [B, Hq, S]
+        var output = empty([1, hq, s, d], q.dtype, q.device);                               // [B, Hq, S, D]
+        var lse = withLse ? empty([1, hq, s], ScalarType.Float32, q.device) : null;       // [B, Hq, S]
         lock (_gate)
         {
             var p = Describe(qc, kc, vc, output, lse);
-            var status = NativeMethods.Forward(p);
+            var status = mayFallBack ? NativeMethods.Select(p) : NativeMethods.Forward(p);
             if (status == FlexPrefillStatus.Unsupported)
             {
-                var (o, l) = _managed.ForwardWithLse(q, k, v, call);
-                return (o.MoveToOuterDisposeScope(), l.MoveToOuterDisposeScope());
+                var (o, l) = Managed(q, k, v, call, withLse);
+                return (o.MoveToOuterDisposeScope(), l?.MoveToOuterDisposeScope());
             }
             NativeMethods.Check(status);
-            if (call.Statistics is { } statistics) Record(ReadHeads(p), call.Layer, statistics); // synchronises the stream
+            NativeHeadInfo[]? heads = null;
+            if (mayFallBack)
+            {
+                heads = ReadHeads(p); // synchronises the stream once per layer: the price of choosing
+                long computed = heads.Sum(h => h.ComputedBlocks), causal = heads.Sum(h => h.CausalBlocks);
+                if (causal > 0 && (double)computed / causal > DenseFallbackDensity)
+                {
+                    if (call.Statistics is { } fallback)
+                    {
+                        for (int h = 0; h < heads.Length; h++)
+                            fallback.Add(new HeadStatistics(call.Layer, h, AttentionPattern.Dense, double.NaN, heads[h].CausalBlocks, heads[h].CausalBlocks));
+                        fallback.AddDenseFallback(call.Layer);
+                    }
+                    return (_dense.Forward(q, k, v, call).MoveToOuterDisposeScope(), null);
+                }
+                NativeMethods.Check(NativeMethods.Attend(p));
+            }
+            if (call.Statistics is { } statistics) Record(heads ?? ReadHeads(p), call.Layer, statistics); // a sync when read here
         }
-        return (output.MoveToOuterDisposeScope(), lse.MoveToOuterDisposeScope());
+        return (output.MoveToOuterDisposeScope(), lse?.MoveToOuterDisposeScope());
     }
+
+    (Tensor Output, Tensor? Lse) Managed(Tensor q, Tensor k, Tensor v, AttentionCall call, bool withLse) =>
+        withLse ? _managed.ForwardWithLse(q, k, v, call) : (_managed.Forward(q, k, v, call), null);
 
     /// <summary>
     /// The native block selection of one call without attention (estimate, select, CSR), copied to the host: per
