@@ -9,6 +9,7 @@
 #   dotnet    the .NET test executables of .carry/dotnet.tar.xz (eng/publish-gpu.sh) on CUDA with the native kernels;
 #             runs beside qk when both are asked for (neither is timed against the other)
 #   e2e       flexprefill bench: a Llama-3.1-8B-shaped model with random weights, dense vs FlexPrefill, 8K-128K
+# Env: BENCH_SIZES, BENCH_SECONDS, E2E_SECONDS, DOTNET_SECONDS.
 # $OUT gets summary.txt (every stage's verdict) and logs.tar.gz (every log and table; e2e.json: `flexprefill bench
 # --from-json` renders its table and PNG where fonts are).
 set -uo pipefail
@@ -42,12 +43,15 @@ if ! { cmake -S native -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C
 fi
 note "build ok"
 grep -A2 "sparse_attention_kernel\|probe_kernel" "$logs/build.log" | grep -E "registers|spill" | sort | uniq -c | head -20 >>"$summary"
-cuobjdump --dump-sass "$build/libflexprefill.so" 2>/dev/null | grep -cE "HMMA" | sed 's/^/HMMA instructions in the library: /' | tee -a "$summary"
+sass=$(cuobjdump --dump-sass "$build/libflexprefill.so" 2>/dev/null)
+echo "tensor-core instructions in the library: $(grep -cE 'HMMA' <<<"$sass") HMMA (mma.sync), $(grep -cE 'HGMMA' <<<"$sass") HGMMA (wgmma)" | tee -a "$summary"
 lib=$root/$build/libflexprefill.so
 
 if want validate; then
   (cd "$build" && ctest --output-on-failure -E emulated) >"$logs/ctest.log" 2>&1 && note "ctest ok" || { note "ctest FAILED"; status=1; }
+  "$build/fp_wgmma_check" 2>&1 | tee -a "$summary" >"$logs/wgmma.log"
   timeout 300 "$build/fp_validate" >"$logs/validate.log" 2>&1 && note "validate ok" || { note "validate FAILED"; status=1; }
+  grep -E "FAIL|kernels:" "$logs/validate.log" | head -30 >>"$summary"
   timeout 180 compute-sanitizer --tool memcheck --leak-check no "$build/fp_validate" --quick >"$logs/sanitizer.log" 2>&1
   rc=$?
   tail -2 "$logs/sanitizer.log" >>"$summary"
@@ -55,9 +59,10 @@ if want validate; then
 fi
 
 if want bench; then
-  timeout "${BENCH_SECONDS:-130}" python3 native/dev/bench.py --lib "$lib" --reps 3 >"$logs/bench.log" 2>&1 &&
+  timeout "${BENCH_SECONDS:-240}" python3 native/dev/bench.py --lib "$lib" --reps 3 --profile 131072 \
+    --sizes "${BENCH_SIZES:-4096,8192,16384,32768,65536,131072}" >"$logs/bench.log" 2>&1 &&
     note "bench ok" || { note "bench FAILED or cut (rows so far in bench.log)"; status=1; }
-  sed -n '/^| N\|^| input/,$p' "$logs/bench.log" >>"$summary"
+  sed -n '/^per-kernel CUDA time/,/^$/p; /^| N\|^| input/,$p' "$logs/bench.log" >>"$summary"
 fi
 
 dotnet_dir=/tmp/dotnet-gpu

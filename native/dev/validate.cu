@@ -9,6 +9,7 @@
 //              the float64 dense reference on the same rows; LSE within 1e-3
 //   split      flexprefill_select + flexprefill_attend equals flexprefill_forward bit for bit
 //   invariant  gamma = 1 selects every causal block, and the output equals the dense mode bit for bit
+//   kernels    D = 128, bs = 128: the default kernel (sm_90a on compute 9.0) within 2x the mma.sync kernel's error
 // Usage: fp_validate [--quick | --medium]. Exit 0 all passed, 1 a check failed, 77 no CUDA device (ctest skip).
 #include "../include/flexprefill.h"
 #include "../reference/reference.h"
@@ -276,6 +277,24 @@ void run_case(const Case& c, uint64_t seed, bool end_to_end) {
                 es, esl, es_last, ed, edl, ed_last);
     EXPECT(es <= 2 * ed + 1e-6 && es_last <= 2 * ed_last + 1e-6 && esl < 1e-3 && edl < 1e-3,
            "attention error beyond 2x dense");
+
+    // kernels: the default kernel (sm_90a wgmma on compute 9.0) against the mma.sync kernel (variant 2), each against
+    // the float64 reference on the same rows: an absolute anchor, since the checks above compare the kernel with itself
+    if (c.D == 128 && c.bs == 128) {
+        flexprefill_params p2 = p, pd2 = pd;
+        p2.variant = pd2.variant = 2;
+        std::vector<float> out2, lse2, out_dense2, lse_dense2;
+        run_forward(p2, d, c, out2, lse2);
+        run_forward(pd2, d, c, out_dense2, lse_dense2);
+        double es2 = 0, esl2 = 0, ed2 = 0, edl2 = 0;
+        for (int h : {0, c.Hq / 2, c.Hq - 1}) {
+            attention_error(prob, gpu_sel[h], h, rows, out2, lse2, es2, esl2);
+            attention_error(prob, all, h, rows, out_dense2, lse_dense2, ed2, edl2);
+        }
+        std::printf("  kernels: default sparse %.3g / dense %.3g, mma.sync sparse %.3g / dense %.3g\n", es, ed, es2, ed2);
+        EXPECT(es <= 2 * es2 + 1e-6 && ed <= 2 * ed2 + 1e-6 && esl < 1e-3 && esl2 < 1e-3,
+               "default kernel error beyond 2x the mma.sync kernel's");
+    }
 
     // split: select then attend is forward, bit for bit (the .NET backend looks at the density in between)
     {

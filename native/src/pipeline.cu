@@ -6,6 +6,9 @@
 #include "kernels/estimate.cuh"
 #include "kernels/select.cuh"
 #include "kernels/sparse_attention.cuh"
+#ifndef FLEXPREFILL_EMULATE
+#include "kernels/sparse_attention_sm90.cuh"
+#endif
 
 #include <cmath>
 
@@ -58,8 +61,7 @@ flexprefill_status launch_probe(const flexprefill_params& p, const Layout& L, cu
     return FLEXPREFILL_OK;
 }
 
-template <int D, int WARPS, int MIN_BLOCKS>
-flexprefill_status launch_attention(const flexprefill_params& p, const Layout& L, cudaStream_t st, bool dense) {
+AttnArgs attention_args(const flexprefill_params& p, const Layout& L, bool dense) {
     AttnArgs a{};
     a.q = static_cast<const __nv_bfloat16*>(p.q);
     a.k = static_cast<const __nv_bfloat16*>(p.k);
@@ -73,12 +75,47 @@ flexprefill_status launch_attention(const flexprefill_params& p, const Layout& L
     a.row_ptr = dense ? nullptr : at<int32_t>(p, L.off_rowptr);
     a.col_idx = dense ? nullptr : at<int32_t>(p, L.off_colidx);
     a.causal = L.causal;
-    a.scale_log2 = kLog2e / std::sqrt((float)D);
+    a.scale_log2 = kLog2e / std::sqrt((float)L.D);
+    return a;
+}
+
+template <int D, int WARPS, int MIN_BLOCKS>
+flexprefill_status launch_attention(const flexprefill_params& p, const Layout& L, cudaStream_t st, bool dense) {
     constexpr int smem = attn_smem_bytes<D, WARPS>();
     FP_CUDA(allow_smem(sparse_attention_kernel<D, WARPS, MIN_BLOCKS>, smem));
-    launch(sparse_attention_kernel<D, WARPS, MIN_BLOCKS>, (unsigned)L.rows * L.Hq, WARPS * 32, smem, st, a);
+    launch(sparse_attention_kernel<D, WARPS, MIN_BLOCKS>, (unsigned)L.rows * L.Hq, WARPS * 32, smem, st,
+           attention_args(p, L, dense));
     FP_LAUNCHED("sparse attention");
     return FLEXPREFILL_OK;
+}
+
+// The sm_90a kernel runs on compute capability 9.0 exactly (its SASS is arch-specific), for D = 128 and bs = 128.
+bool hopper_kernel_applies(const Layout& L) {
+#ifdef FLEXPREFILL_EMULATE
+    (void)L;
+    return false;
+#else
+    int dev = 0, major = 0, minor = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess ||
+        cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev) != cudaSuccess) {
+        cudaGetLastError();
+        return false;
+    }
+    return major == 9 && minor == 0 && L.D == 128 && L.bs == 128;
+#endif
+}
+
+flexprefill_status launch_attention_sm90(const flexprefill_params& p, const Layout& L, cudaStream_t st, bool dense) {
+#ifdef FLEXPREFILL_EMULATE
+    (void)p; (void)L; (void)st; (void)dense;
+    return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "the sm_90a attention kernel does not run on the emulator");
+#else
+    FP_CUDA(allow_smem(sm90::sparse_attention_kernel, sm90::kAttnSmem));
+    launch(sm90::sparse_attention_kernel, (unsigned)L.rows * L.Hq, sm90::kAttnThreads, sm90::kAttnSmem, st,
+           attention_args(p, L, dense));
+    FP_LAUNCHED("sparse attention (sm_90a)");
+    return FLEXPREFILL_OK;
+#endif
 }
 
 template <int D>
@@ -198,6 +235,10 @@ flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bo
     }
     if (!attention) return FLEXPREFILL_OK;
     const bool dense = L.dense;
+    const bool hopper = hopper_kernel_applies(L);
+    if (p.variant == 3 && !hopper)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variant 3 (sm_90a kernel) needs compute capability 9.0, D 128 and bs 128");
+    if (p.variant == 3 || (p.variant == 0 && hopper)) return launch_attention_sm90(p, L, st, dense);
     if (L.D == 64) return L.bs == 64 ? launch_attention<64, 4, 2>(p, L, st, dense) : launch_attention<64, 8, 2>(p, L, st, dense);
     if (L.bs == 64) return launch_attention<128, 4, 2>(p, L, st, dense);
     return p.variant == 1 ? launch_attention<128, 8, 1>(p, L, st, dense) : launch_attention<128, 8, 2>(p, L, st, dense);
