@@ -96,6 +96,10 @@ inline __nv_bfloat16 __float2bfloat16_rn(float f) {
 }
 inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2bfloat16_rn(a), __float2bfloat16_rn(b)}; }
 
+struct alignas(16) float4 {
+    float x, y, z, w;
+};
+
 // ---- bit casts, atomics, fences -------------------------------------------------------------------------------
 inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
@@ -160,6 +164,7 @@ enum { cudaSuccess = 0, cudaErrorInvalidValue = 1 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice, cudaMemcpyHostToHost };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
 struct cudaDeviceProp { char name[256]; int multiProcessorCount; };
+enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount };
 
 inline cudaError_t cudaMalloc(void** p, size_t n) {
     *p = std::aligned_alloc(256, (n + 255) / 256 * 256);
@@ -181,6 +186,8 @@ inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
 inline cudaError_t cudaGetLastError() { return cudaSuccess; }
 inline const char* cudaGetErrorString(cudaError_t) { return "emulated"; }
 inline cudaError_t cudaGetDeviceCount(int* n) { *n = 1; return cudaSuccess; }
+inline cudaError_t cudaGetDevice(int* d) { *d = 0; return cudaSuccess; }
+inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr, int) { *v = 1; return cudaSuccess; } // one SM
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
     std::snprintf(p->name, sizeof p->name, "SIMT emulator (CPU)");
     p->multiProcessorCount = 1;

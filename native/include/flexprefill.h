@@ -1,5 +1,6 @@
 /*
- * libflexprefill: FlexPrefill sparse-attention prefill on CUDA (estimate -> select -> CSR -> block-sparse attention).
+ * libflexprefill: FlexPrefill sparse-attention prefill on CUDA (estimate -> select -> CSR -> block-sparse attention),
+ * and flash-decoding attention for the decode steps (flexprefill_decode).
  *
  * The C API the flash-attention way: one POD parameter struct, a few functions that return a status, and a
  * thread-local last-error string naming file:line. src/api.cpp is the only place that validates; the library never
@@ -142,6 +143,19 @@ FLEXPREFILL_API flexprefill_status flexprefill_read_csr(const flexprefill_params
 
 /* Copies the probe distributions (vertical[Hq][T], slash[Hq][T], fp32) of the last non-dense selection. */
 FLEXPREFILL_API flexprefill_status flexprefill_read_estimates(const flexprefill_params* p, float* vertical, float* slash);
+
+/* Decode attention (flash-decoding): the one new query of each head, at position T - 1, over all T = seq_k >= 1 keys
+ * (no mask), bf16 in, fp32 accumulation. Uses the shapes and strides above with seq_q = 1 (q [1, Hq, D], k/v
+ * [T, Hkv, D], out [1, Hq, D], lse [Hq] optional); heads_q any multiple of heads_kv, head_dim 64 or 128, batch 1.
+ * A KV cache [Hkv, capacity, D] is row stride D and head stride capacity * D. block_size, gamma, tau, the budgets and
+ * mode are not read; variant picks the kernel's cp.async pipeline depth for benchmarks: 0 default (3), or 2, 3, 4.
+ * The split of T over CTAs follows the device's SM count, so the workspace is asked for on the device that runs the
+ * call; it never shrinks as T grows (a workspace sized at one T serves every shorter call), and it is 0 bytes when
+ * T needs one split (workspace may then be NULL). */
+FLEXPREFILL_API flexprefill_status flexprefill_decode_workspace_size(const flexprefill_params* p, uint64_t* bytes);
+
+/* Decode attention on p->stream; writes out (and lse when set). */
+FLEXPREFILL_API flexprefill_status flexprefill_decode(const flexprefill_params* p);
 
 #ifdef __cplusplus
 }

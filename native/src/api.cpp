@@ -34,37 +34,20 @@ flexprefill_status fail(flexprefill_status status, const char* file, int line, c
 
 namespace {
 
-flexprefill_status validate(const flexprefill_params* p, bool need_pointers, bool need_output) {
-    if (!p) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "params is NULL");
-    if (p->batch != 1) return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "batch is %d; only batch 1 is supported", p->batch);
-    if (p->seq_q < 1) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "seq_q is %d; it must be >= 1", p->seq_q);
-    if (p->seq_k < p->seq_q)
-        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "seq_k (%d) must be >= seq_q (%d)", p->seq_k, p->seq_q);
+flexprefill_status validate_heads(const flexprefill_params* p) {
     if (p->heads_kv < 1 || p->heads_q < 1 || p->heads_q % p->heads_kv != 0)
         return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "heads_q (%d) must be a positive multiple of heads_kv (%d)",
                        p->heads_q, p->heads_kv);
     if (p->head_dim != 64 && p->head_dim != 128)
         return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "head_dim is %d; supported: 64, 128", p->head_dim);
-    if (p->block_size != 64 && p->block_size != 128)
-        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "block_size is %d; supported: 64, 128", p->block_size);
-    if (!(p->gamma > 0.0f && p->gamma <= 1.0f))
-        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "gamma is %g; it must be in (0, 1]", (double)p->gamma);
-    if (!(p->tau >= 0.0f && p->tau <= 1.0f))
-        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "tau is %g; it must be in [0, 1]", (double)p->tau);
-    if (p->min_budget < 0) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "min_budget is %d; it must be >= 0", p->min_budget);
-    if (p->max_budget < 0) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "max_budget is %d; it must be >= 0 (0 = none)", p->max_budget);
-    if (p->mode != FLEXPREFILL_MODE_AUTO && p->mode != FLEXPREFILL_MODE_DENSE)
-        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "mode is %d; expected 0 (auto) or 1 (dense)", p->mode);
-    if (p->variant < 0 || p->variant > 3)
-        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "variant is %d; expected 0, 1, 2 or 3", p->variant);
-    const int64_t nb = ceil_div(p->seq_k, p->block_size);
-    if (nb > 16384)
-        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "seq_k %d gives %lld key blocks; at most 16384 are supported",
-                       p->seq_k, (long long)nb);
-    if (!need_pointers) return FLEXPREFILL_OK;
+    return FLEXPREFILL_OK;
+}
+
+// Pointers, alignment and strides of a call that touches the device.
+flexprefill_status validate_pointers(const flexprefill_params* p, bool need_output, bool need_workspace) {
     if (!p->q || !p->k || !p->v) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "q, k and v must be device pointers (one is NULL)");
     if (need_output && !p->out) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "out is NULL");
-    if (!p->workspace) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "workspace is NULL");
+    if (need_workspace && !p->workspace) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "workspace is NULL");
     if (reinterpret_cast<uintptr_t>(p->workspace) % 256 != 0)
         return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "workspace must be 256-byte aligned");
     const uintptr_t ptrs[] = {reinterpret_cast<uintptr_t>(p->q), reinterpret_cast<uintptr_t>(p->k),
@@ -89,6 +72,32 @@ flexprefill_status validate(const flexprefill_params* p, bool need_pointers, boo
     return FLEXPREFILL_OK;
 }
 
+flexprefill_status validate(const flexprefill_params* p, bool need_pointers, bool need_output) {
+    if (!p) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "params is NULL");
+    if (p->batch != 1) return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "batch is %d; only batch 1 is supported", p->batch);
+    if (p->seq_q < 1) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "seq_q is %d; it must be >= 1", p->seq_q);
+    if (p->seq_k < p->seq_q)
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "seq_k (%d) must be >= seq_q (%d)", p->seq_k, p->seq_q);
+    if (flexprefill_status s = validate_heads(p)) return s;
+    if (p->block_size != 64 && p->block_size != 128)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "block_size is %d; supported: 64, 128", p->block_size);
+    if (!(p->gamma > 0.0f && p->gamma <= 1.0f))
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "gamma is %g; it must be in (0, 1]", (double)p->gamma);
+    if (!(p->tau >= 0.0f && p->tau <= 1.0f))
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "tau is %g; it must be in [0, 1]", (double)p->tau);
+    if (p->min_budget < 0) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "min_budget is %d; it must be >= 0", p->min_budget);
+    if (p->max_budget < 0) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "max_budget is %d; it must be >= 0 (0 = none)", p->max_budget);
+    if (p->mode != FLEXPREFILL_MODE_AUTO && p->mode != FLEXPREFILL_MODE_DENSE)
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "mode is %d; expected 0 (auto) or 1 (dense)", p->mode);
+    if (p->variant < 0 || p->variant > 3)
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "variant is %d; expected 0, 1, 2 or 3", p->variant);
+    const int64_t nb = ceil_div(p->seq_k, p->block_size);
+    if (nb > 16384)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "seq_k %d gives %lld key blocks; at most 16384 are supported",
+                       p->seq_k, (long long)nb);
+    return need_pointers ? validate_pointers(p, need_output, true) : FLEXPREFILL_OK;
+}
+
 Layout make_layout(const flexprefill_params& p) {
     Layout L{};
     L.S = p.seq_q; L.T = p.seq_k; L.Hq = p.heads_q; L.Hkv = p.heads_kv; L.G = L.Hq / L.Hkv; L.D = p.head_dim;
@@ -104,9 +113,10 @@ Layout make_layout(const flexprefill_params& p) {
     const int64_t threshold = std::max<int64_t>(2 * L.bs, (int64_t)L.mb * L.bs);
     L.dense = p.mode == FLEXPREFILL_MODE_DENSE || L.S <= threshold;
     L.query_aware = p.tau > 0.0f;
-    // About 1024 probe CTAs at long T, at least 256 keys each, at most 4096 (the slash accumulator lives in shared memory).
+    // About 1024 probe CTAs at long T, at least 256 keys each, at most 2048 (the slash accumulator lives in shared
+    // memory beside pass 2's probability tile: two CTAs per SM).
     int64_t len = ceil_div(ceil_div((int64_t)L.T * L.Hq, 1024), 64) * 64;
-    L.split_len = (int32_t)std::min<int64_t>(4096, std::max<int64_t>(256, len));
+    L.split_len = (int32_t)std::min<int64_t>(2048, std::max<int64_t>(256, len));
     L.nsplit = (int32_t)ceil_div(L.T, L.split_len);
 
     uint64_t off = 0;
@@ -133,14 +143,16 @@ Layout make_layout(const flexprefill_params& p) {
     return L;
 }
 
-flexprefill_status check_workspace(const flexprefill_params& p, const Layout& L) {
-    if (p.workspace_bytes < L.total)
+flexprefill_status check_workspace(const flexprefill_params& p, uint64_t need) {
+    if (p.workspace_bytes < need)
         return FP_FAIL(FLEXPREFILL_ERROR_WORKSPACE_TOO_SMALL, "workspace has %llu bytes; this call needs %llu",
-                       (unsigned long long)p.workspace_bytes, (unsigned long long)L.total);
+                       (unsigned long long)p.workspace_bytes, (unsigned long long)need);
     if (!cuda_available())
         return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "no CUDA device is available (libflexprefill: %s)", backend_description());
     return FLEXPREFILL_OK;
 }
+
+flexprefill_status check_workspace(const flexprefill_params& p, const Layout& L) { return check_workspace(p, L.total); }
 
 // forward, select and attend: the same checks, then the stages asked for (the output is needed only for attention).
 flexprefill_status run_stages(const flexprefill_params* p, bool select, bool attention) {
@@ -149,6 +161,44 @@ flexprefill_status run_stages(const flexprefill_params* p, bool select, bool att
     Layout L = make_layout(*p);
     if (flexprefill_status s = check_workspace(*p, L)) return s;
     return run_pipeline(*p, L, select, attention);
+}
+
+// flexprefill_decode's checks: one query, any T >= 1; the selection parameters are not read.
+flexprefill_status validate_decode(const flexprefill_params* p, bool need_pointers) {
+    if (!p) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "params is NULL");
+    if (p->batch != 1) return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "batch is %d; decode attention takes batch 1", p->batch);
+    if (p->seq_q != 1)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "seq_q is %d; decode attention takes one query (seq_q 1)", p->seq_q);
+    if (p->seq_k < 1) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "seq_k is %d; it must be >= 1", p->seq_k);
+    if (flexprefill_status s = validate_heads(p)) return s;
+    if (p->variant != 0 && (p->variant < 2 || p->variant > 4))
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT,
+                       "variant is %d; decode takes 0 (default) or 2, 3, 4 (pipeline stages)", p->variant);
+    return need_pointers ? validate_pointers(p, true, false) : FLEXPREFILL_OK;
+}
+
+// The split of T over CTAs: about 8 CTAs per SM (2-4 waves of the 2-4 that fit one SM, kernels/decode_attention.cuh),
+// at least 256 keys each (below that a split's partial write and its share of the combine outweigh its keys).
+DecodeLayout make_decode_layout(const flexprefill_params& p) {
+    constexpr int64_t kCtasPerSm = 8, kMinSplit = 256;
+    DecodeLayout L{};
+    L.T = p.seq_k; L.Hq = p.heads_q; L.Hkv = p.heads_kv; L.G = L.Hq / L.Hkv; L.D = p.head_dim;
+    L.chunks = (int32_t)ceil_div(L.G, 16);
+    L.stages = p.variant == 0 ? 3 : p.variant;
+    const int64_t target = std::max<int64_t>(1, ceil_div(kCtasPerSm * multiprocessor_count(), (int64_t)L.Hkv * L.chunks));
+    L.split_len = (int32_t)std::max<int64_t>(kMinSplit, ceil_div(ceil_div(L.T, target), 64) * 64);
+    L.nsplit = (int32_t)ceil_div(L.T, L.split_len);
+    // Sized for the most splits of any T' <= T (never more than target, nor than ceil(T' / kMinSplit)), so that the
+    // workspace never shrinks as T grows.
+    const int64_t most = std::min<int64_t>(target, ceil_div(L.T, kMinSplit));
+    uint64_t off = 0;
+    auto take = [&](uint64_t bytes) { uint64_t at = off; off = align256(off + bytes); return at; };
+    if (most > 1) {
+        L.off_lse = take(sizeof(float) * (uint64_t)L.Hq * most);
+        L.off_o = take(sizeof(float) * (uint64_t)L.Hq * most * L.D);
+    }
+    L.total = off;
+    return L;
 }
 
 } // namespace
@@ -266,6 +316,25 @@ flexprefill_status flexprefill_read_estimates(const flexprefill_params* p, float
     const uint64_t bytes = sizeof(float) * (uint64_t)L.Hq * L.T;
     if (flexprefill_status s = copy_to_host(*p, vertical, L.off_vertical, bytes)) return s;
     return copy_to_host(*p, slash, L.off_slash, bytes);
+}
+
+flexprefill_status flexprefill_decode_workspace_size(const flexprefill_params* p, uint64_t* bytes) {
+    g_last_error.clear();
+    if (flexprefill_status s = validate_decode(p, false)) return s;
+    if (!bytes) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "bytes is NULL");
+    *bytes = make_decode_layout(*p).total;
+    return FLEXPREFILL_OK;
+}
+
+flexprefill_status flexprefill_decode(const flexprefill_params* p) {
+    g_last_error.clear();
+    if (flexprefill_status s = validate_decode(p, true)) return s;
+    const DecodeLayout L = make_decode_layout(*p);
+    if (L.total > 0 && !p->workspace)
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "workspace is NULL; this call needs %llu bytes",
+                       (unsigned long long)L.total);
+    if (flexprefill_status s = check_workspace(*p, L.total)) return s;
+    return run_decode(*p, L);
 }
 
 } // extern "C"

@@ -42,4 +42,18 @@ const char* backend_description();
 flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bool select, bool attention);
 flexprefill_status copy_to_host(const flexprefill_params& p, void* dst, uint64_t workspace_offset, uint64_t bytes);
 
+// Decode attention (flexprefill_decode): sizes and the workspace of the partial results per split.
+struct DecodeLayout {
+    int32_t T, Hq, Hkv, G, D;
+    int32_t chunks;    // CTAs per KV head and split: ceil(G / 16), the query heads one MMA holds
+    int32_t split_len; // keys per CTA, a multiple of 64
+    int32_t nsplit;    // ceil(T / split_len); 1: the kernel writes out itself, no workspace
+    int32_t stages;    // cp.async ring depth: 2, 3 or 4
+    uint64_t off_lse, off_o, total; // [Hq][nsplit] log2-sum-exp and [Hq][nsplit][D] o of each split (fp32)
+};
+
+// Implemented by decode.cu (also under the emulator) or no_cuda.cpp.
+int32_t multiprocessor_count(); // of the current device; a nominal 132 when there is none
+flexprefill_status run_decode(const flexprefill_params& p, const DecodeLayout& L);
+
 } // namespace flexprefill

@@ -107,4 +107,71 @@ TEST(device_calls_without_cuda_say_why) {
     CHECK(std::strlen(flexprefill_version()) > 0);
 }
 
+static flexprefill_params decode_base(int T) {
+    auto p = base(1, T);
+    p.lse_head_stride = 1;
+    p.k_row_stride = p.v_row_stride = 128; // the KV cache's [Hkv, capacity, D] with capacity 200,000
+    p.k_head_stride = p.v_head_stride = 200000LL * 128;
+    return p;
+}
+
+TEST(decode_parameters_are_rejected_with_a_message_naming_them) {
+    uint64_t bytes = 0;
+    auto p = decode_base(4096);
+    p.seq_q = 2;
+    CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("seq_q"));
+    p = decode_base(0);
+    CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("seq_k"));
+    p = decode_base(4096); p.batch = 2;
+    CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("batch"));
+    p = decode_base(4096); p.heads_kv = 5;
+    CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("heads_q"));
+    p = decode_base(4096); p.head_dim = 96;
+    CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("head_dim"));
+    p = decode_base(4096); p.variant = 1;
+    CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("variant"));
+    p = decode_base(4096);
+    CHECK(flexprefill_decode(&p) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("NULL"));
+    alignas(256) static unsigned char fake[256];
+    p.q = p.k = p.v = p.out = fake;
+    p.k_head_stride = 100;
+    CHECK(flexprefill_decode(&p) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("k_head_stride"));
+}
+
+TEST(decode_ignores_the_selection_parameters) {
+    uint64_t bytes = 0;
+    auto p = decode_base(4096);
+    p.block_size = 32; p.gamma = 0.f; p.tau = 5.f; p.min_budget = -1; p.mode = 7;
+    CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_OK);
+}
+
+TEST(decode_workspace_is_empty_for_one_split_and_never_shrinks_as_the_cache_grows) {
+    uint64_t bytes = 1, previous = 0;
+    for (int T : {1, 77, 256}) {
+        auto p = decode_base(T);
+        CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_OK && bytes == 0);
+    }
+    for (int T = 1; T <= 140000; T += 97) {
+        auto p = decode_base(T);
+        CHECK(flexprefill_decode_workspace_size(&p, &bytes) == FLEXPREFILL_OK);
+        CHECK(bytes >= previous);
+        previous = bytes;
+    }
+    CHECK(previous > 0 && previous < (8u << 20)); // partials of a few hundred splits at most, not a copy of K/V
+}
+
+TEST(decode_checks_the_workspace_and_without_cuda_says_why) {
+    alignas(256) static unsigned char fake[256];
+    auto p = decode_base(4096);
+    p.q = p.k = p.v = p.out = fake;
+    CHECK(flexprefill_decode(&p) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("workspace"));
+    p.workspace = fake;
+    p.workspace_bytes = 256;
+    CHECK(flexprefill_decode(&p) == FLEXPREFILL_ERROR_WORKSPACE_TOO_SMALL && error_mentions("needs"));
+    if (flexprefill_cuda_available()) return; // runs in the GPU harness
+    p = decode_base(100); // one split: no workspace
+    p.q = p.k = p.v = p.out = fake;
+    CHECK(flexprefill_decode(&p) == FLEXPREFILL_ERROR_NO_CUDA && error_mentions("cuda"));
+}
+
 int main() { return check::run_all(); }
