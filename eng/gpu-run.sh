@@ -43,6 +43,8 @@ if ! { cmake -S native -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_C
 fi
 note "build ok"
 grep -A2 "sparse_attention_kernel\|probe_kernel" "$logs/build.log" | grep -E "registers|spill" | sort | uniq -c | head -20 >>"$summary"
+grep -iE "warning.*wgmma|C75[0-9][0-9]" "$logs/build.log" | sort | uniq -c | head -5 >>"$summary"
+grep -A3 "sm90.*sparse_attention_kernel" "$logs/build.log" | grep -E "registers|stack|spill" | head -4 | sed 's/^/sm_90a attention: /' >>"$summary"
 sass=$(cuobjdump --dump-sass "$build/libflexprefill.so" 2>/dev/null)
 echo "tensor-core instructions in the library: $(grep -cE 'HMMA' <<<"$sass") HMMA (mma.sync), $(grep -cE 'HGMMA' <<<"$sass") HGMMA (wgmma)" | tee -a "$summary"
 lib=$root/$build/libflexprefill.so

@@ -49,14 +49,14 @@ flexprefill_status launch_probe(const flexprefill_params& p, const Layout& L, cu
     a.part = at<float>(p, L.off_part);
     a.vertical = at<float>(p, L.off_vertical);
     a.slash = at<float>(p, L.off_slash);
-    const int smem = probe_smem_bytes<D, WARPS>(L.split_len);
-    FP_CUDA(allow_smem(probe_kernel<D, WARPS, false>, smem));
-    FP_CUDA(allow_smem(probe_kernel<D, WARPS, true>, smem));
+    const int smem1 = probe_smem_bytes<D, WARPS, false>(L.split_len), smem2 = probe_smem_bytes<D, WARPS, true>(L.split_len);
+    FP_CUDA(allow_smem(probe_kernel<D, WARPS, false>, smem1));
+    FP_CUDA(allow_smem(probe_kernel<D, WARPS, true>, smem2));
     FP_CUDA(cudaMemsetAsync(a.slash, 0, sizeof(float) * (size_t)L.Hq * L.T, st));
     const dim3 grid(L.Hq, L.nsplit);
-    launch(probe_kernel<D, WARPS, false>, grid, WARPS * 32, smem, st, a);
+    launch(probe_kernel<D, WARPS, false>, grid, WARPS * 32, smem1, st, a);
     FP_LAUNCHED("probe pass 1");
-    launch(probe_kernel<D, WARPS, true>, grid, WARPS * 32, smem, st, a);
+    launch(probe_kernel<D, WARPS, true>, grid, WARPS * 32, smem2, st, a);
     FP_LAUNCHED("probe pass 2");
     return FLEXPREFILL_OK;
 }
@@ -203,9 +203,16 @@ flexprefill_status select_stage(const flexprefill_params& p, const Layout& L, cu
 
     CsrArgs cs{sa.vsel, sa.dsel, map, heads, at<int32_t>(p, L.off_rowptr), at<int32_t>(p, L.off_colidx),
                L.r0, L.rows, L.nb, L.causal};
-    FP_CUDA(allow_smem(csr_kernel<1024>, 2 * L.nb));
-    launch(csr_kernel<1024>, L.Hq, 1024, 2 * L.nb, st, cs);
-    FP_LAUNCHED("csr");
+    constexpr int kCsrThreads = 256;
+    const dim3 row_grid((L.rows + kCsrThreads / 32 - 1) / (kCsrThreads / 32), L.Hq);
+    FP_CUDA(allow_smem(csr_rows_kernel<kCsrThreads, false>, 2 * L.nb));
+    FP_CUDA(allow_smem(csr_rows_kernel<kCsrThreads, true>, 2 * L.nb));
+    launch(csr_rows_kernel<kCsrThreads, false>, row_grid, kCsrThreads, 2 * L.nb, st, cs);
+    FP_LAUNCHED("csr count");
+    launch(csr_scan_kernel<1024>, L.Hq, 1024, 0, st, cs);
+    FP_LAUNCHED("csr scan");
+    launch(csr_rows_kernel<kCsrThreads, true>, row_grid, kCsrThreads, 2 * L.nb, st, cs);
+    FP_LAUNCHED("csr write");
     return FLEXPREFILL_OK;
 }
 

@@ -12,13 +12,11 @@
 // exp over each CTA's key range (grid Hq x nsplit, partial (m, l) per split), pass 2 merges the partials and
 // recomputes the scores tile by tile (bf16 mma.sync m16n8k16, fp32 accumulate, K tiles of 64 keys double-buffered
 // with cp.async), turning them into probabilities that are column-summed (vertical) and diagonal-summed (slash).
-// A thread's fragment holds rows g and g+8: element (g+8, n-tile n+1) lies on the same diagonal as (g, n), so they
-// are added before the shared-memory atomic (18 atomics per thread and tile instead of 32).
+// Pass 2 writes each tile's probabilities to shared memory; then one thread sums each key column and each tile
+// diagonal (no atomics: v1's shared-memory atomics cost 1.9 ms of pass 2's 2.5 ms at T = 128K on an H200).
 //
-// Versions: v1 (this). Not yet timed on a GPU (the first session had no device time left); native/dev/bench.py's
-// "est+select" column will time it, docs/benchmarks.md keeps the runs. Validated on native/emu against the float64
-// reference (L1 distance of both distributions ~1e-7). Prediction at T = 128K, Hq 32, D 128: 2 x 137 GFLOP of bf16
-// mma.sync plus 2 x 537M exp2 and ~300M shared atomics, about 1-1.5 ms on an H100/H200.
+// Versions (H200, T = 128K, Hq 32, D 128; docs/benchmarks.md): v1 shared-memory atomics: pass 1 0.68 ms, pass 2
+// 2.52 ms; v2 (this) the probability tile. Validated against the float64 reference (L1 of both distributions ~1e-7).
 #pragma once
 #include "common.cuh"
 #include <cfloat>
@@ -36,9 +34,12 @@ struct ProbeArgs {
     float* slash;     // [Hq][T], zeroed before pass 2
 };
 
-template <int D, int WARPS>
+constexpr int kProbeTileStride = 64 + 4; // floats per row of pass 2's probability tile (bank-conflict-free diagonals)
+
+// Q tile and two K tiles (bf16); pass 2 adds the slash accumulator of its key range and the probability tile (fp32).
+template <int D, int WARPS, bool SECOND>
 constexpr int probe_smem_bytes(int split_len) {
-    return (WARPS * 16 * D + 2 * 64 * D) * 2 + (split_len + WARPS * 16) * 4 + 64 * 4;
+    return (WARPS * 16 * D + 2 * 64 * D) * 2 + (SECOND ? (split_len + WARPS * 16 + WARPS * 16 * kProbeTileStride) * 4 : 0);
 }
 
 template <int D, int WARPS, bool SECOND>
@@ -48,7 +49,7 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
     __nv_bfloat16* qtile = reinterpret_cast<__nv_bfloat16*>(smem);
     __nv_bfloat16* ktile = qtile + P * D; // two buffers of 64 x D
     float* slash_acc = reinterpret_cast<float*>(ktile + 2 * 64 * D);
-    float* vert_acc = slash_acc + a.split_len + P;
+    float* ptile = slash_acc + a.split_len + P; // [P][kProbeTileStride]: this tile's probabilities (pass 2)
 
     const int h = blockIdx.x, split = blockIdx.y, kvh = h / a.G;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
@@ -81,7 +82,6 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
             fac[e] = 1.f / (ll * (float)P);
         }
         for (int i = threadIdx.x; i < acc_len; i += THREADS) slash_acc[i] = 0.f;
-        for (int i = threadIdx.x; i < 64; i += THREADS) vert_acc[i] = 0.f;
     }
 
     for (int t = 0; t < ntiles; t++) {
@@ -122,7 +122,7 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
                 }
             }
         } else {
-            // probabilities, masked to 0
+            // probabilities, masked to 0, into the tile
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 const int pos = p0 + row[e];
@@ -131,43 +131,26 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
 #pragma unroll
                     for (int c = 0; c < 2; c++) {
                         const int key = jb + n * 8 + 2 * t4 + c;
-                        s[n][2 * e + c] = key <= pos ? exp2f(s[n][2 * e + c] * a.scale_log2 - m[e]) * fac[e] : 0.f;
+                        ptile[row[e] * kProbeTileStride + n * 8 + 2 * t4 + c] =
+                            key <= pos ? exp2f(s[n][2 * e + c] * a.scale_log2 - m[e]) * fac[e] : 0.f;
                     }
             }
-            // vertical: column sums over the warp's 16 rows, then over warps in shared memory
-#pragma unroll
-            for (int n = 0; n < 8; n++)
-#pragma unroll
-                for (int c = 0; c < 2; c++) {
-                    float cs = s[n][c] + s[n][2 + c];
-                    cs += __shfl_xor_sync(0xffffffffu, cs, 4);
-                    cs += __shfl_xor_sync(0xffffffffu, cs, 8);
-                    cs += __shfl_xor_sync(0xffffffffu, cs, 16);
-                    if (g == 0) atomicAdd(&vert_acc[n * 8 + 2 * t4 + c], cs);
+            __syncthreads();
+            // one thread per key column (vertical, written once: this CTA owns the key) and per tile diagonal
+            // d = row - column in [-63, P - 1] (offset o = p0 - jb + d into the slash accumulator): no atomics
+            for (int task = threadIdx.x; task < 64 + P + 63; task += THREADS) {
+                float sum = 0.f;
+                if (task < 64) {
+                    for (int i = 0; i < P; i++) sum += ptile[i * kProbeTileStride + task];
+                    if (jb + task < j1) a.vertical[(int64_t)h * a.T + jb + task] = sum;
+                } else {
+                    const int d = task - 64 - 63;
+                    for (int i = max(0, d); i < min(P, 64 + d); i++) sum += ptile[i * kProbeTileStride + i - d];
+                    slash_acc[(p0 - jb + d) - o_base] += sum;
                 }
-            // slash: offset o = pos - key; (g, n) and (g + 8, n + 1) share a diagonal
-#pragma unroll
-            for (int n = 0; n < 8; n++)
-#pragma unroll
-                for (int c = 0; c < 2; c++) {
-                    const int key = jb + n * 8 + 2 * t4 + c;
-                    float val = s[n][c] + (n + 1 < 8 ? s[n + 1][2 + c] : 0.f);
-                    if (key < j1 && val != 0.f) atomicAdd(&slash_acc[(p0 + row[0] - key) - o_base], val);
-                }
-#pragma unroll
-            for (int c = 0; c < 2; c++) { // row g + 8 of n-tile 0 has no partner
-                const int key = jb + 2 * t4 + c;
-                const float val = s[0][2 + c];
-                if (key < j1 && val != 0.f) atomicAdd(&slash_acc[(p0 + row[1] - key) - o_base], val);
             }
         }
         __syncthreads();
-        if constexpr (SECOND) {
-            for (int i = threadIdx.x; i < 64; i += THREADS) {
-                if (jb + i < j1) a.vertical[(int64_t)h * a.T + jb + i] = vert_acc[i];
-                vert_acc[i] = 0.f;
-            }
-        }
     }
 
     if constexpr (!SECOND) {

@@ -10,8 +10,16 @@
 //   K/V blocks double-buffered with cp.async by all 256 threads (zero-filled past T), a proxy fence before wgmma
 //   reads them. Scheduling, outputs and LSE as in sparse_attention.cuh: heavy rows first, heads fastest.
 // Shared memory: Q 32 KB + 2 x (K 32 KB + V 32 KB) = 160 KB: one CTA per SM. The two warpgroups meet at a barrier
-// every block (the K/V buffers are shared), so softmax does not yet overlap the tensor cores (no producer warps, no
-// ping-pong): the next step if the measured rate calls for it.
+// every block (the K/V buffers are shared); softmax does not overlap the tensor cores (no producer warps, no
+// ping-pong between the warpgroups).
+// Versions (H200, docs/benchmarks.md; TFLOP/s on computed blocks, Llama-3.1-8B shapes):
+//   v1 (this) 300-340 (dense mode 399 ms at 128K, cuDNN SDPA 242 ms, the mma.sync kernel 566 ms).
+//   v2 S(t + 1) issued before block t's softmax, two S register sets, 3 stages: 308-341; ptxas C7515 serialised the
+//      wgmma (O was rescaled while S(t + 1) was in flight).
+//   v3 FA3's in-warpgroup order (S(t + 1) and P(t) V(t) back to back, softmax of t + 1 under P V), 3 stages, 214
+//      registers, no serialisation: 305-329, dense mode 420 ms. Neither overlap paid off here: removed. What is left
+//      is probably the shared load path (all threads issue cp.async, two barriers per block): TMA with a producer
+//      warp and mbarriers, and ping-pong between the warpgroups, are the next steps.
 #pragma once
 #include "sparse_attention.cuh"
 #include "wgmma.cuh"
