@@ -9,16 +9,19 @@ namespace FlexPrefill.Inference.Models;
 /// </summary>
 internal sealed class Rope : IDisposable
 {
-    readonly Tensor _invFreq; // [D/2] float32 on the model's device
+    readonly Tensor _invFreq; // [D] float32 on the model's device: the D/2 frequencies twice, as rotate_half pairs them
+    readonly Tensor _sinSign; // [D] float32: -1 over the first half, +1 over the second (rotate_half's sign, folded into sin)
 
     /// <summary>Multiplier of cos and sin (yarn's attention factor; 1 otherwise).</summary>
     public double AttentionScaling { get; }
 
     public Rope(ModelConfig config, Device device)
     {
+        using var scope = NewDisposeScope();
         var (invFreq, scaling) = InverseFrequencies(config.Rope, config.HeadDim, config.MaxPositionEmbeddings);
-        _invFreq = invFreq.to(device).DetachFromDisposeScope();
-        if (!ReferenceEquals(invFreq, _invFreq)) invFreq.Dispose();
+        _invFreq = cat([invFreq, invFreq]).to(device).DetachFromDisposeScope();
+        long half = invFreq.shape[0];
+        _sinSign = cat([full(half, -1.0f), ones(half)]).to(device).DetachFromDisposeScope();
         AttentionScaling = scaling;
     }
 
@@ -89,25 +92,30 @@ internal sealed class Rope : IDisposable
         return (invFreq, scaling);
     }
 
-    /// <summary>cos and sin [S, D] for positions start … start + length - 1, in <paramref name="dtype"/>.</summary>
+    /// <summary>
+    /// cos and sin [S, D] for positions start … start + length - 1, in <paramref name="dtype"/>, made once per forward
+    /// step for every layer. The sin carries rotate_half's sign (negative over the first half) for <see cref="Apply"/>.
+    /// </summary>
     public (Tensor Cos, Tensor Sin) CosSin(long start, long length, ScalarType dtype)
     {
         Tensor positions = arange(start, start + length, dtype: ScalarType.Float32, device: _invFreq.device);
-        Tensor freqs = positions.unsqueeze(1) * _invFreq.unsqueeze(0); // [S, D/2]
-        Tensor emb = cat([freqs, freqs], dim: -1);                      // [S, D]
-        Tensor cos = emb.cos(), sin = emb.sin();
+        Tensor angles = positions.unsqueeze(1) * _invFreq; // [S, D], the values of transformers' cat([freqs, freqs])
+        Tensor cos = angles.cos(), sin = angles.sin().mul_(_sinSign);
         if (AttentionScaling != 1.0) { cos = cos * AttentionScaling; sin = sin * AttentionScaling; }
         return (cos.to(dtype), sin.to(dtype));
     }
 
-    /// <summary>Rotates x [B, H, S, D] by cos/sin [S, D]: x·cos + rotate_half(x)·sin.</summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
-    {
-        long half = x.shape[^1] / 2;
-        Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
-        Tensor rotated = cat([-x2, x1], dim: -1);
-        return x * cos + rotated * sin;
-    }
+    /// <summary>
+    /// Rotates x [B, H, S, D] by cos/sin [S, D] from <see cref="CosSin"/>: transformers' x·cos + rotate_half(x)·sin,
+    /// where rotate_half(x) = cat(-x2, x1) is roll(x, D/2) = cat(x2, x1) times the sign that sin already carries.
+    /// The same products and sum, so the same values, in four calls instead of seven.
+    /// </summary>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin) =>
+        x.mul(cos).add_(x.roll(x.size(-1) / 2, -1).mul_(sin));
 
-    public void Dispose() => _invFreq.Dispose();
+    public void Dispose()
+    {
+        _invFreq.Dispose();
+        _sinSign.Dispose();
+    }
 }
