@@ -8,8 +8,10 @@ using static TorchSharp.torch;
 namespace FlexPrefill.Inference.Models;
 
 // The Llama family (Llama 2/3.x, Qwen2/2.5, Mistral) in the gpt-fast manner: one readable forward pass. Field names are
-// the checkpoint keys (model.layers.0.self_attn.q_proj.weight …), so loading is a lookup. Shapes: B batch, S new
-// positions, T cached positions (prefix included), Hq / Hkv query / key-value heads, D head width, V vocabulary.
+// the checkpoint keys (model.layers.0.self_attn.o_proj.weight …), so loading is a lookup; the two exceptions, qkv_proj
+// and gate_up_proj (vLLM's names), are q/k/v_proj and gate/up_proj concatenated at load, one matmul instead of three
+// and two. Shapes: B batch, S new positions, T cached positions (prefix included), Hq / Hkv query / key-value heads,
+// D head width, V vocabulary.
 
 /// <summary>The causal language model: the decoder stack plus lm_head. Prefill and decode are separate paths.</summary>
 internal sealed class Transformer : nn.Module
@@ -128,7 +130,7 @@ internal sealed class Block : nn.Module
 /// <summary>Grouped-query attention with rotary positions and a preallocated KV cache.</summary>
 internal sealed class Attention : nn.Module
 {
-    public readonly Linear q_proj, k_proj, v_proj, o_proj;
+    public readonly Linear qkv_proj, o_proj;
     readonly int _heads, _kvHeads, _headDim;
 
     public Attention(ModelConfig config, IWeightSource weights, string prefix) : base(prefix)
@@ -136,9 +138,8 @@ internal sealed class Attention : nn.Module
         _heads = config.NumHeads;
         _kvHeads = config.NumKvHeads;
         _headDim = config.HeadDim;
-        q_proj = new Linear(weights, $"{prefix}.q_proj", config.HiddenSize, _heads * _headDim, config.AttentionBias);
-        k_proj = new Linear(weights, $"{prefix}.k_proj", config.HiddenSize, _kvHeads * _headDim, config.AttentionBias);
-        v_proj = new Linear(weights, $"{prefix}.v_proj", config.HiddenSize, _kvHeads * _headDim, config.AttentionBias);
+        qkv_proj = Linear.Fused(weights, $"{prefix}.qkv_proj", config.HiddenSize, config.AttentionBias,
+            ($"{prefix}.q_proj", _heads * _headDim), ($"{prefix}.k_proj", _kvHeads * _headDim), ($"{prefix}.v_proj", _kvHeads * _headDim));
         o_proj = new Linear(weights, $"{prefix}.o_proj", _heads * _headDim, config.HiddenSize, config.OutputBias);
         RegisterComponents();
     }
@@ -146,12 +147,11 @@ internal sealed class Attention : nn.Module
     /// <summary>x [B, S, hidden] at positions start … start + S - 1; <paramref name="prefill"/> is null while decoding (dense on the cache).</summary>
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, long start, IAttentionBackend? prefill, PrefillStatistics? statistics)
     {
-        long b = x.shape[0], s = x.shape[1];
-        Tensor q = q_proj.forward(x).view(b, s, _heads, _headDim).transpose(1, 2);   // q: [B, Hq, S, D]
-        Tensor k = k_proj.forward(x).view(b, s, _kvHeads, _headDim).transpose(1, 2); // k: [B, Hkv, S, D]
-        Tensor v = v_proj.forward(x).view(b, s, _kvHeads, _headDim).transpose(1, 2); // v: [B, Hkv, S, D]
-        q = Rope.Apply(q, cos, sin);
-        k = Rope.Apply(k, cos, sin);
+        long b = x.size(0), s = x.size(1);
+        Tensor heads = qkv_proj.forward(x).view(b, s, -1, _headDim).transpose(1, 2);   // [B, Hq + 2·Hkv, S, D]
+        Tensor[] qk_v = heads.split([_heads + _kvHeads, _kvHeads], dim: 1);
+        Tensor[] qk = Rope.Apply(qk_v[0], cos, sin).split([_heads, _kvHeads], dim: 1); // q and k rotated in one go
+        Tensor q = qk[0], k = qk[1], v = qk_v[1];                                      // q: [B, Hq, S, D]; k, v: [B, Hkv, S, D]
         var (keys, values) = cache.Write(layer, k, v, start); // keys, values: [B, Hkv, T, D], T = start + S
 
         Tensor y = prefill is null || s == 1
@@ -174,20 +174,24 @@ internal sealed class Attention : nn.Module
     }
 }
 
-/// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)).</summary>
+/// <summary>SwiGLU feed-forward: down(silu(gate(x)) · up(x)), gate and up in one matmul.</summary>
 internal sealed class FeedForward : nn.Module
 {
-    public readonly Linear gate_proj, up_proj, down_proj;
+    public readonly Linear gate_up_proj, down_proj;
 
     public FeedForward(ModelConfig config, IWeightSource weights, string prefix) : base(prefix)
     {
-        gate_proj = new Linear(weights, $"{prefix}.gate_proj", config.HiddenSize, config.IntermediateSize, config.MlpBias);
-        up_proj = new Linear(weights, $"{prefix}.up_proj", config.HiddenSize, config.IntermediateSize, config.MlpBias);
+        gate_up_proj = Linear.Fused(weights, $"{prefix}.gate_up_proj", config.HiddenSize, config.MlpBias,
+            ($"{prefix}.gate_proj", config.IntermediateSize), ($"{prefix}.up_proj", config.IntermediateSize));
         down_proj = new Linear(weights, $"{prefix}.down_proj", config.IntermediateSize, config.HiddenSize, config.MlpBias);
         RegisterComponents();
     }
 
-    public Tensor forward(Tensor x) => down_proj.forward(nn.functional.silu(gate_proj.forward(x)) * up_proj.forward(x));
+    public Tensor forward(Tensor x)
+    {
+        Tensor[] gate_up = gate_up_proj.forward(x).chunk(2, dim: -1); // gate, up: [B, S, intermediate]
+        return down_proj.forward(nn.functional.silu(gate_up[0]).mul_(gate_up[1]));
+    }
 }
 
 /// <summary>RMSNorm as transformers computes it: normalise in float32, cast back, then scale.</summary>
@@ -224,9 +228,44 @@ internal sealed class Linear : nn.Module
         RegisterComponents();
     }
 
+    Linear(string name, Tensor weight, Tensor? bias) : base(name)
+    {
+        this.weight = new Parameter(weight, requires_grad: false);
+        if (bias is not null) this.bias = new Parameter(bias, requires_grad: false);
+        RegisterComponents();
+    }
+
     Linear(Parameter shared) : base("lm_head")
     {
         weight = shared; // not registered: named_parameters lists the tensor once, under its owner
+    }
+
+    /// <summary>
+    /// One projection of the checkpoint's <paramref name="parts"/> (prefix, output features), their matrices (and biases)
+    /// stacked along the output: [Σ out, in]. Each part is copied into the stacked matrix and released at once, so the
+    /// weights are held once and loading holds one part more at most. Parts are taken in order, weight then bias.
+    /// </summary>
+    public static Linear Fused(IWeightSource weights, string name, int inFeatures, bool bias, params (string Prefix, int OutFeatures)[] parts)
+    {
+        using var scope = NewDisposeScope();
+        long total = parts.Sum(p => (long)p.OutFeatures), row = 0;
+        Tensor? stacked = null, stackedBias = null;
+        foreach (var (prefix, outFeatures) in parts)
+        {
+            using (Tensor w = weights.Take($"{prefix}.weight", [outFeatures, inFeatures]))
+            {
+                stacked ??= empty([total, inFeatures], w.dtype, w.device);
+                stacked.narrow(0, row, outFeatures).copy_(w);
+            }
+            if (bias)
+            {
+                using Tensor b = weights.Take($"{prefix}.bias", [outFeatures]);
+                stackedBias ??= empty(total, b.dtype, b.device);
+                stackedBias.narrow(0, row, outFeatures).copy_(b);
+            }
+            row += outFeatures;
+        }
+        return new Linear(name, stacked!.DetachFromDisposeScope(), stackedBias?.DetachFromDisposeScope());
     }
 
     /// <summary>A projection that reuses another module's matrix (tied embeddings).</summary>

@@ -49,8 +49,12 @@ public class LoadedModelTests
         AssertClose(reference, new Dictionary<int, float[]> { [8] = logits[-1], [0] = logits[0] }, 1e-4);
     }
 
+    /// <summary>The checkpoint key of a module parameter: q/k/v_proj and gate/up_proj are fused at load.</summary>
+    static string FusedName(string key) => System.Text.RegularExpressions.Regex.Replace(
+        System.Text.RegularExpressions.Regex.Replace(key, @"self_attn\.[qkv]_proj", "self_attn.qkv_proj"), @"mlp\.(gate|up)_proj", "mlp.gate_up_proj");
+
     [Fact]
-    public void Module_parameter_names_are_the_checkpoint_keys()
+    public void Module_parameter_names_are_the_checkpoint_keys_with_qkv_and_gate_up_fused()
     {
         foreach (bool tie in new[] { false, true })
         {
@@ -59,9 +63,53 @@ public class LoadedModelTests
             var weights = new CheckpointWeights(ckpt, ScalarType.Float32, CPU);
             using var transformer = new Transformer(ModelConfig.Load(Path.Combine(tiny.Directory, "config.json")), weights, ScalarType.Float32, CPU);
             var names = transformer.named_parameters().Select(p => p.name).Order().ToArray();
-            Assert.Equal(tiny.Weights.Keys.Order().ToArray(), names);
+            Assert.Equal(tiny.Weights.Keys.Select(FusedName).Distinct().Order().ToArray(), names);
             Assert.Empty(weights.Unused);
         }
+    }
+
+    [Fact]
+    public void Fused_projections_hold_the_checkpoint_matrices_and_biases_in_order()
+    {
+        using var tiny = TinyModel.Create(modelType: "qwen2", heads: 4, kvHeads: 2);
+        using var ckpt = Checkpoint.Open(tiny.Directory);
+        using var transformer = new Transformer(ModelConfig.Load(Path.Combine(tiny.Directory, "config.json")), new CheckpointWeights(ckpt, ScalarType.Float32, CPU), ScalarType.Float32, CPU);
+        using var scope = NewDisposeScope();
+        var parameters = transformer.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter);
+        Tensor Stacked(params string[] keys) => cat(keys.Select(k => tiny.Weights[k]).ToArray(), 0);
+        string p = "model.layers.1";
+        Assert.True(parameters[$"{p}.self_attn.qkv_proj.weight"].allclose(Stacked($"{p}.self_attn.q_proj.weight", $"{p}.self_attn.k_proj.weight", $"{p}.self_attn.v_proj.weight"), rtol: 0, atol: 0));
+        Assert.True(parameters[$"{p}.self_attn.qkv_proj.bias"].allclose(Stacked($"{p}.self_attn.q_proj.bias", $"{p}.self_attn.k_proj.bias", $"{p}.self_attn.v_proj.bias"), rtol: 0, atol: 0));
+        Assert.True(parameters[$"{p}.mlp.gate_up_proj.weight"].allclose(Stacked($"{p}.mlp.gate_proj.weight", $"{p}.mlp.up_proj.weight"), rtol: 0, atol: 0));
+    }
+
+    /// <summary>Hands out random weights and keeps the tensors of the parts that are fused at load.</summary>
+    sealed class RecordingWeights(IWeightSource inner) : IWeightSource
+    {
+        public readonly List<(string Key, Tensor Tensor)> FusedParts = [];
+        public int MostAliveAtOnce;
+
+        public Tensor Take(string key, long[] shape)
+        {
+            Tensor t = inner.Take(key, shape);
+            if (FusedName(key) != key)
+            {
+                FusedParts.Add((key, t));
+                MostAliveAtOnce = Math.Max(MostAliveAtOnce, FusedParts.Count(p => !p.Tensor.IsInvalid));
+            }
+            return t;
+        }
+    }
+
+    [Fact]
+    public void Fused_parts_are_released_as_they_are_copied_so_loading_holds_one_part_more_at_most()
+    {
+        var config = new ModelConfig { ModelType = "qwen2", VocabSize = 97, HiddenSize = 32, IntermediateSize = 48, NumLayers = 2, NumHeads = 4, NumKvHeads = 2, AttentionBias = true };
+        var weights = new RecordingWeights(new RandomWeights(1, ScalarType.Float32, CPU));
+        using var transformer = new Transformer(config, weights, ScalarType.Float32, CPU);
+        Assert.Equal(2 * (3 * 2 + 2), weights.FusedParts.Count); // per layer q/k/v weights and biases, gate and up
+        Assert.Equal(1, weights.MostAliveAtOnce);
+        Assert.All(weights.FusedParts, p => Assert.True(p.Tensor.IsInvalid, $"{p.Key} is still held after loading"));
     }
 
     [Fact]
