@@ -78,7 +78,11 @@ internal sealed class Transformer : nn.Module
         return Logits(x).squeeze(1);
     }
 
-    Tensor Logits(Tensor hidden) => lm_head.forward(model.norm.forward(hidden)).to(ScalarType.Float32);
+    Tensor Logits(Tensor hidden)
+    {
+        Tensor logits = lm_head.forward(model.norm.forward(hidden));
+        return logits.dtype == ScalarType.Float32 ? logits : logits.to(ScalarType.Float32);
+    }
 
     protected override void Dispose(bool disposing)
     {
@@ -120,10 +124,11 @@ internal sealed class Block : nn.Module
         RegisterComponents();
     }
 
+    /// <remarks>Each sublayer returns a new tensor, so the residual is added into it in place; x is left as it was.</remarks>
     public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, long start, IAttentionBackend? prefill, PrefillStatistics? statistics)
     {
-        Tensor h = x + self_attn.forward(input_layernorm.forward(x), cos, sin, cache, layer, start, prefill, statistics);
-        return h + mlp.forward(post_attention_layernorm.forward(h));
+        Tensor h = self_attn.forward(input_layernorm.forward(x), cos, sin, cache, layer, start, prefill, statistics).add_(x);
+        return mlp.forward(post_attention_layernorm.forward(h)).add_(h);
     }
 }
 
@@ -207,11 +212,13 @@ internal sealed class RmsNorm : nn.Module
         RegisterComponents();
     }
 
+    /// <remarks>In place where the tensor is this method's own; no casts when x is float32 already.</remarks>
     public Tensor forward(Tensor x)
     {
-        Tensor x32 = x.to(ScalarType.Float32);
-        Tensor normed = x32 * (x32.pow(2).mean([-1], keepdim: true) + _eps).rsqrt();
-        return weight * normed.to(x.dtype);
+        ScalarType dtype = x.dtype;
+        Tensor x32 = dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
+        Tensor normed = x32 * x32.pow(2).mean([-1], keepdim: true).add_(_eps).rsqrt_();
+        return (dtype == ScalarType.Float32 ? normed : normed.to(dtype)).mul_(weight);
     }
 }
 
