@@ -44,6 +44,7 @@ internal sealed class Generator(Transformer model, PrefixCache? prefixCache)
         var statistics = request.Attention is DenseAttention ? null : new PrefillStatistics();
         int capacity = prompt.Count + options.MaxTokens;
         var cache = new KvCache(model.Config, 1, capacity, model.DType, model.Device);
+        using var input = empty([1, 1], ScalarType.Int64, model.Device).DetachFromDisposeScope(); // each decode step's token
         int reused = 0;
         double prefillMs = 0;
         var decodeClock = new Stopwatch();
@@ -82,7 +83,7 @@ internal sealed class Generator(Transformer model, PrefixCache? prefixCache)
                 text.Append(delta);
                 emit(new GenerationUpdate(delta, next));
                 if (cancellationToken.IsCancellationRequested) break;
-                next = DecodeAndSample(next, cache, sampler, seen);
+                next = DecodeAndSample(next, input, cache, sampler, seen);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -121,10 +122,12 @@ internal sealed class Generator(Transformer model, PrefixCache? prefixCache)
         return sampler.Sample(logits[0, 0], seen);
     }
 
-    int DecodeAndSample(int token, KvCache cache, Sampler sampler, HashSet<int> seen)
+    // input: [1, 1] int64 on the model's device, reused by every step: a fill, not a tensor made from an array and
+    // copied to the device per token.
+    int DecodeAndSample(int token, Tensor input, KvCache cache, Sampler sampler, HashSet<int> seen)
     {
         using var scope = NewDisposeScope();
-        Tensor input = tensor(new long[] { token }, device: model.Device).unsqueeze(0); // [1, 1]
+        input.fill_(token);
         Tensor logits = model.Decode(input, cache); // [1, V]
         return sampler.Sample(logits[0], seen);
     }

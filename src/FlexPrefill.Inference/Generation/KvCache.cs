@@ -40,7 +40,7 @@ internal sealed class KvCache : IDisposable
     /// </summary>
     public (Tensor Keys, Tensor Values) Write(int layer, Tensor k, Tensor v, long start)
     {
-        long s = k.shape[2];
+        long s = k.size(2);
         if (start + s > Capacity)
             throw new InvalidOperationException($"the KV cache holds {Capacity} positions; writing {s} at {start} overflows it");
         _keys[layer].narrow(2, start, s).copy_(k);
