@@ -48,8 +48,13 @@ public sealed class LanguageModel : ILanguageModel
         _worker = new InferenceWorker(options.QueueCapacity);
         try
         {
-            // Weights are created on the inference thread, like every other tensor of this model.
-            _model = _worker.Invoke(() => new Transformer(config, weights(DType, device), DType, device));
+            // Weights are created on the inference thread, like every other tensor of this model; the decode attention
+            // first, so that nothing needs freeing when its factory throws.
+            _model = _worker.Invoke(() =>
+            {
+                IDecodeAttention decode = options.DecodeAttention?.Invoke() ?? new DenseDecodeAttention();
+                return new Transformer(config, weights(DType, device), DType, device) { DecodeAttention = decode };
+            });
         }
         catch
         {
@@ -104,6 +109,9 @@ public sealed class LanguageModel : ILanguageModel
 
     /// <inheritdoc />
     public int ContextLength { get; }
+
+    /// <summary>Name of the attention that decode steps run: "dense" (two matmuls) or "native" (libflexprefill's kernel).</summary>
+    public string DecodeAttention => _model.DecodeAttention.Name;
 
     /// <summary>Parameters in the model (tied matrices counted once).</summary>
     public long ParameterCount => _model.named_parameters().Sum(p => p.parameter.NumberOfElements);
@@ -279,6 +287,7 @@ public sealed class LanguageModel : ILanguageModel
         _worker.Invoke(() =>
         {
             _prefixCache?.Dispose();
+            (_model.DecodeAttention as IDisposable)?.Dispose();
             _model.Dispose();
             return 0;
         });

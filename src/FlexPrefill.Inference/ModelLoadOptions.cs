@@ -26,4 +26,11 @@ public sealed record ModelLoadOptions
 
     /// <summary>Makes the FlexPrefill prefill backend (e.g. the native CUDA kernels); null uses the managed reference, <see cref="FlexPrefillAttention"/>.</summary>
     public Func<FlexPrefillOptions, IAttentionBackend>? FlexPrefillBackend { get; init; }
+
+    /// <summary>
+    /// Makes the decode attention (e.g. libflexprefill's flash-decoding kernel), once per model on its inference thread;
+    /// the model disposes it with itself when it is <see cref="IDisposable"/>. Null runs the two matmuls of
+    /// <see cref="DenseDecodeAttention"/>.
+    /// </summary>
+    public Func<IDecodeAttention>? DecodeAttention { get; init; }
 }

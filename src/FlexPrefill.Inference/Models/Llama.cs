@@ -24,6 +24,9 @@ internal sealed class Transformer : nn.Module
     public ScalarType DType { get; }
     public Device Device { get; }
 
+    /// <summary>Attention of decode steps (and of one-token prefill chunks) on the KV cache.</summary>
+    public IDecodeAttention DecodeAttention { get; init; } = new DenseDecodeAttention();
+
     public Transformer(ModelConfig config, IWeightSource weights, ScalarType dtype, Device device) : base(nameof(Transformer))
     {
         Config = config;
@@ -55,7 +58,7 @@ internal sealed class Transformer : nn.Module
             // (Llama-3.1-8B keeps ~11 MB per token otherwise: out of memory at 8K tokens on 80 GB).
             using (torch.NewDisposeScope())
             {
-                Tensor next = model.layers[i].forward(x, cos, sin, cache, i, start, attention, statistics).MoveToOuterDisposeScope();
+                Tensor next = model.layers[i].forward(x, cos, sin, cache, i, start, attention, statistics, DecodeAttention).MoveToOuterDisposeScope();
                 x.Dispose();
                 x = next;
             }
@@ -66,14 +69,14 @@ internal sealed class Transformer : nn.Module
         return Logits(rows);
     }
 
-    /// <summary>One new token per sequence, tokens [B, 1] at position cache.Length; dense attention on the cache. Logits [B, V].</summary>
+    /// <summary>One new token per sequence, tokens [B, 1] at position cache.Length; <see cref="DecodeAttention"/> on the cache. Logits [B, V].</summary>
     public Tensor Decode(Tensor tokens, KvCache cache)
     {
         long position = cache.Length;
         var (cos, sin) = _rope.CosSin(position, 1, DType);
         Tensor x = model.embed_tokens.forward(tokens); // x: [B, 1, hidden]
         for (int i = 0; i < model.layers.Count; i++)
-            x = model.layers[i].forward(x, cos, sin, cache, i, position, prefill: null, statistics: null);
+            x = model.layers[i].forward(x, cos, sin, cache, i, position, prefill: null, statistics: null, DecodeAttention);
         cache.Length = (int)position + 1;
         return Logits(x).squeeze(1);
     }
@@ -125,9 +128,10 @@ internal sealed class Block : nn.Module
     }
 
     /// <remarks>Each sublayer returns a new tensor, so the residual is added into it in place; x is left as it was.</remarks>
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, long start, IAttentionBackend? prefill, PrefillStatistics? statistics)
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, long start, IAttentionBackend? prefill, PrefillStatistics? statistics,
+        IDecodeAttention decode)
     {
-        Tensor h = self_attn.forward(input_layernorm.forward(x), cos, sin, cache, layer, start, prefill, statistics).add_(x);
+        Tensor h = self_attn.forward(input_layernorm.forward(x), cos, sin, cache, layer, start, prefill, statistics, decode).add_(x);
         return mlp.forward(post_attention_layernorm.forward(h)).add_(h);
     }
 }
@@ -149,8 +153,10 @@ internal sealed class Attention : nn.Module
         RegisterComponents();
     }
 
-    /// <summary>x [B, S, hidden] at positions start … start + S - 1; <paramref name="prefill"/> is null while decoding (dense on the cache).</summary>
-    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, long start, IAttentionBackend? prefill, PrefillStatistics? statistics)
+    /// <summary>x [B, S, hidden] at positions start … start + S - 1; <paramref name="prefill"/> is null while decoding
+    /// (<paramref name="decode"/> on the cache, as for a one-token chunk).</summary>
+    public Tensor forward(Tensor x, Tensor cos, Tensor sin, KvCache cache, int layer, long start, IAttentionBackend? prefill, PrefillStatistics? statistics,
+        IDecodeAttention decode)
     {
         long b = x.size(0), s = x.size(1);
         Tensor heads = qkv_proj.forward(x).view(b, s, -1, _headDim).transpose(1, 2);   // [B, Hq + 2·Hkv, S, D]
@@ -160,22 +166,10 @@ internal sealed class Attention : nn.Module
         var (keys, values) = cache.Write(layer, k, v, start); // keys, values: [B, Hkv, T, D], T = start + S
 
         Tensor y = prefill is null || s == 1
-            ? DecodeAttention(q, keys, values)
+            ? decode.Forward(q, keys, values)
             : prefill.Forward(q, keys, values, new AttentionCall(layer, statistics));
         y = y.transpose(1, 2).reshape(b, s, _heads * _headDim); // y: [B, S, Hq·D]
         return o_proj.forward(y);
-    }
-
-    /// <summary>Queries [B, Hq, S, D] attend to every cached key (S is 1 here, so no mask): GQA by grouping, no KV copy.</summary>
-    /// <remarks>SDPA on the grouped queries measured slower here (12 against 37 tokens/s at 8K for an 8B shape on an
-    /// H200, docs/benchmarks.md), so the two matmuls stay.</remarks>
-    Tensor DecodeAttention(Tensor q, Tensor keys, Tensor values)
-    {
-        long b = q.shape[0], s = q.shape[2], groups = _heads / _kvHeads;
-        Tensor qg = q.reshape(b, _kvHeads, groups * s, _headDim);                          // [B, Hkv, G·S, D]
-        Tensor scores = qg.matmul(keys.transpose(-2, -1)) * (1.0 / Math.Sqrt(_headDim));  // [B, Hkv, G·S, T]
-        Tensor p = scores.to(ScalarType.Float32).softmax(-1).to(q.dtype);
-        return p.matmul(values).reshape(b, _heads, s, _headDim);                           // [B, Hq, S, D]
     }
 }
 
