@@ -8,8 +8,8 @@ using DeviceType = TorchSharp.DeviceType;
 namespace FlexPrefill.Cli;
 
 /// <summary>Loads models with the --device/--dtype choices, checking libtorch and CUDA first so errors say what to do,
-/// and supplies the FlexPrefill backend: the native CUDA kernels on cuda when libflexprefill loads
-/// (FLEXPREFILL_NATIVE or beside the executable), else the managed reference.</summary>
+/// and supplies the FlexPrefill backend and the decode attention: the native CUDA kernels on cuda when libflexprefill
+/// loads (FLEXPREFILL_NATIVE or beside the executable), else the managed reference and the two matmuls.</summary>
 static class ModelFactory
 {
     // One backend per distinct options for the life of the process: the native one keeps a device workspace.
@@ -31,6 +31,7 @@ static class ModelFactory
             FlexPrefillBackend = options => Backends.GetOrAdd((options, native), key => key.Native
                 ? new NativeFlexPrefillAttention(key.Item1)
                 : new FlexPrefillAttention(key.Item1)),
+            DecodeAttention = native ? () => new NativeDecodeAttention() : null,
         };
     }
 

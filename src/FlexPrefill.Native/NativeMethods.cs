@@ -46,6 +46,12 @@ internal static partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "flexprefill_read_csr")]
     internal static unsafe partial FlexPrefillStatus ReadCsr(in NativeParams p, int head, int* rowPtr, int* colIdx, long colCapacity);
 
+    [LibraryImport(Library, EntryPoint = "flexprefill_decode_workspace_size")]
+    internal static partial FlexPrefillStatus DecodeWorkspaceSize(in NativeParams p, out ulong bytes);
+
+    [LibraryImport(Library, EntryPoint = "flexprefill_decode")]
+    internal static partial FlexPrefillStatus Decode(in NativeParams p);
+
     /// <summary>
     /// The data pointer of a tensor (at::Tensor::data_ptr, storage offset included), from TorchSharp's own native
     /// library: TorchSharp's <c>storage&lt;T&gt;()</c> does not accept bf16.

@@ -88,6 +88,9 @@ internal sealed record FlexPrefillModelLoader(Func<FlexPrefillServiceOptions, IL
         QueueCapacity = o.QueueCapacity,
         PrefixCacheBytes = o.PrefixCacheBytes,
         FlexPrefillBackend = o.NativeKernels && o.Device.StartsWith("cuda", StringComparison.Ordinal) ? NativeBackends(o.NativeLibraryPath) : null,
+        DecodeAttention = o.NativeKernels && o.Device.StartsWith("cuda", StringComparison.Ordinal)
+            ? () => NativeDecodeAttention.CreateOrManaged(o.NativeLibraryPath)
+            : null,
     };
 
     /// <summary>

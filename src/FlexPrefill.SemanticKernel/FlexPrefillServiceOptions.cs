@@ -24,8 +24,9 @@ public sealed class FlexPrefillServiceOptions
     public string? DType { get; set; }
 
     /// <summary>
-    /// Run FlexPrefill on libflexprefill's CUDA kernels when the library loads and sees a CUDA device (default true);
-    /// otherwise, and for calls the kernels do not cover, the managed reference runs.
+    /// Run FlexPrefill and decode attention on libflexprefill's CUDA kernels when the library loads and sees a CUDA
+    /// device (default true); otherwise, and for calls the kernels do not cover, the managed reference and the two
+    /// decode matmuls run.
     /// </summary>
     public bool NativeKernels { get; set; } = true;
 

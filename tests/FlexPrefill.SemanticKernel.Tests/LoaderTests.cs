@@ -21,6 +21,16 @@ public sealed class LoaderTests
         Assert.Equal(("cpu", torch.ScalarType.BFloat16, 8192, 3, 1234L), (o.Device, o.DType, o.MaxContextTokens, o.QueueCapacity, o.PrefixCacheBytes));
         Assert.Null(o.FlexPrefillBackend); // the CPU runs the engine's managed reference
         Assert.Null(FlexPrefillModelLoader.ToLoadOptions(new FlexPrefillServiceOptions { Device = "cuda", NativeKernels = false }).FlexPrefillBackend);
+        Assert.Null(o.DecodeAttention); // and the two matmuls decode
+        Assert.Null(FlexPrefillModelLoader.ToLoadOptions(new FlexPrefillServiceOptions { Device = "cuda", NativeKernels = false }).DecodeAttention);
+    }
+
+    [Fact]
+    public void On_cuda_decode_attention_is_the_native_kernel_when_the_library_loads_and_the_two_matmuls_otherwise()
+    {
+        var missing = Path.Combine(Path.GetTempPath(), "no-such-dir", "libflexprefill.so");
+        var make = FlexPrefillModelLoader.ToLoadOptions(new FlexPrefillServiceOptions { Device = "cuda", NativeLibraryPath = missing }).DecodeAttention!;
+        Assert.IsType<DenseDecodeAttention>(make());
     }
 
     [Fact]

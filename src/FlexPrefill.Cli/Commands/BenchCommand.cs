@@ -120,7 +120,7 @@ static class BenchCommand
             ? LanguageModel.CreateRandom(PresetConfig(preset, settings.Plan), options)
             : LanguageModel.Load(settings.Source.Directory!, options);
         log.WriteLine($"model: {settings.Source.Describe}, ready in {clock.Elapsed.TotalSeconds:F1} s" +
-            (memory is null ? "" : $", {memory.CurrentMiB:N0} MiB on the GPU"));
+            (memory is null ? "" : $", {memory.CurrentMiB:N0} MiB on the GPU") + $", decode attention {model.DecodeAttention}");
 
         var rows = await new BenchmarkRunner(model, settings.Plan, memory, log).RunAsync(ct).ConfigureAwait(false);
         return settings.Report(memory?.DeviceName, memory is null ? $"none ({whyNoMonitor})" : GpuMemoryMonitor.Source, rows);
