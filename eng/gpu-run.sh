@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (device tool): builds native/ for sm_90a + sm_80, then runs the chosen stages.
 #   eng/gpu-run.sh [validate] [bench] [qk] [dotnet] [e2e]      (no stage named: all of them, about 10 minutes)
-#   validate  ctest (the emulated-kernel test is left to CI), the stage validator, compute-sanitizer on a small case
+#   validate  ctest (the emulated-kernel tests are left to CI), the stage validator, the decode validator and its
+#             timing table (decode attention vs T, GB/s), compute-sanitizer on small cases of both
 #   bench     native/dev/bench.py: our kernels against dense SDPA, Llama-3.1-8B attention shapes, synthetic inputs
 #   qk        real Q/K/V of the default model at 64K (tools/default-model/dump_qk.py), bench.py --qk on them, and the
 #             model's needle accuracy at 32K and 64K (evaluate.py); needs .carry/data.tar.xz (.cache/data's texts and
@@ -58,6 +59,14 @@ if want validate; then
   rc=$?
   tail -2 "$logs/sanitizer.log" >>"$summary"
   [ $rc -eq 0 ] && note "compute-sanitizer memcheck clean" || { note "compute-sanitizer rc=$rc"; status=1; }
+  timeout 300 "$build/fp_validate_decode" >"$logs/validate-decode.log" 2>&1 && note "validate decode ok" ||
+    { note "validate decode FAILED"; status=1; }
+  grep -E "FAIL" "$logs/validate-decode.log" | head -20 >>"$summary"
+  sed -n '/^decode attention, /,$p' "$logs/validate-decode.log" >>"$summary"
+  timeout 120 compute-sanitizer --tool memcheck --leak-check no "$build/fp_validate_decode" --quick >"$logs/sanitizer-decode.log" 2>&1
+  rc=$?
+  tail -2 "$logs/sanitizer-decode.log" >>"$summary"
+  [ $rc -eq 0 ] && note "compute-sanitizer memcheck clean (decode)" || { note "compute-sanitizer rc=$rc (decode)"; status=1; }
 fi
 
 if want bench; then
