@@ -212,6 +212,7 @@ def main():
     lib = Lib(args.lib)
     torch.backends.cuda.matmul.allow_tf32 = False
     print(f"{torch.cuda.get_device_name()}  torch {torch.__version__}  {lib.lib.flexprefill_version().decode()}")
+    hopper = torch.cuda.get_device_capability() == (9, 0)  # variant 3 (the sm_90a cp.async kernel) runs there only
     sizes = [int(x) for x in args.sizes.split(",")]
     gammas = [float(x) for x in args.gammas.split(",")]
     checks = {int(x) for x in args.check.split(",") if x}
@@ -226,6 +227,8 @@ def main():
         t_dense = timeit(lambda: lib.forward(pd), args.reps)
         pd1 = lib.params(q, k, v, out, lse, mode=1, variant=2)
         t_dense_v1 = timeit(lambda: lib.forward(pd1), args.reps)
+        t_dense_v3 = "/".join(f"{timeit(lambda: lib.forward(lib.params(q, k, v, out, lse, mode=1, variant=x)), args.reps):.2f}"
+                              for x in (3, 4, 5)) if hopper else "-"
         dense_flops = 2.0 * n * n * D * hq  # causal: half of 4 N^2 D
         for gamma in gammas:
             p = lib.params(q, k, v, out, lse, gamma=gamma, tau=0.1, min_budget=1024)
@@ -240,7 +243,7 @@ def main():
             qa = sum(h.pattern == 2 for h in heads)
             t_sparse = max(t_tot - t_sel, 1e-6)
             tflops = 4.0 * BS * BS * D * nnz / (t_sparse * 1e-3) / 1e12
-            rows_out.append((label, n, gamma, t_sdpa, t_dense, t_dense_v1, t_sel, t_sparse, t_tot, t_tot_v1, t_sdpa / t_tot,
+            rows_out.append((label, n, gamma, t_sdpa, t_dense, t_dense_v3, t_dense_v1, t_sel, t_sparse, t_tot, t_tot_v1, t_sdpa / t_tot,
                              nnz / causal, f"{qa}/{hq}", tflops, dense_flops / (t_sdpa * 1e-3) / 1e12))
             print(f"{label} N={n} gamma={gamma}: sdpa {t_sdpa:.2f} ms ({how}), ours dense {t_dense:.2f}/{t_dense_v1:.2f} ms, "
                   f"select {t_sel:.2f} ms, total {t_tot:.2f} ms (mma.sync: {t_tot_v1:.2f}), density {nnz / causal:.3f}, "
@@ -269,16 +272,16 @@ def main():
         profile_stages(lib, args.profile)
 
     print()
-    print("| input | N | gamma | dense SDPA ms | ours dense ms (default / mma.sync) | est+select ms | sparse kernel ms | total ms (default / mma.sync) | "
+    print("| input | N | gamma | dense SDPA ms | ours dense ms (default / mma.sync; sm_90a cp.async/TMA/TMA free-running) | est+select ms | sparse kernel ms | total ms (default / mma.sync) | "
           "speed-up vs SDPA | density | QA heads | TFLOP/s computed | SDPA TFLOP/s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows_out:
-        label, n, gamma, ts, td, td1, tsel, tsp, tt, tt1, sp, dens, qa, tf, stf = r
-        print(f"| {label} | {n} | {gamma} | {ts:.2f} | {td:.2f} / {td1:.2f} | {tsel:.2f} | {tsp:.2f} | {tt:.2f} / {tt1:.2f} | "
+        label, n, gamma, ts, td, td3, td1, tsel, tsp, tt, tt1, sp, dens, qa, tf, stf = r
+        print(f"| {label} | {n} | {gamma} | {ts:.2f} | {td:.2f} / {td1:.2f}; {td3} | {tsel:.2f} | {tsp:.2f} | {tt:.2f} / {tt1:.2f} | "
               f"{sp:.2f}x | {dens:.3f} | {qa} | {tf:.0f} | {stf:.0f} |")
     for label in dict.fromkeys(r[0] for r in rows_out):
         for gamma in gammas:
-            faster = [r[1] for r in rows_out if r[0] == label and r[2] == gamma and r[8] < r[3]]
+            faster = [r[1] for r in rows_out if r[0] == label and r[2] == gamma and r[9] < r[3]]
             print(f"{label}, gamma {gamma}: FlexPrefill total beats dense SDPA from N = {min(faster) if faster else 'never (in these sizes)'}"
               " -> the dense-fallback threshold for the .NET backend")
     if acc_out:

@@ -10,6 +10,7 @@
 //   split      flexprefill_select + flexprefill_attend equals flexprefill_forward bit for bit
 //   invariant  gamma = 1 selects every causal block, and the output equals the dense mode bit for bit
 //   kernels    D = 128, bs = 128: the default kernel (sm_90a on compute 9.0) within 2x the mma.sync kernel's error
+//   layouts    K/V as [T, Hkv, D] and as [Hkv, T, D] (the .NET cache; the TMA kernel orders its tensor map by stride)
 // Usage: fp_validate [--quick | --medium]. Exit 0 all passed, 1 a check failed, 77 no CUDA device (ctest skip).
 #include "../include/flexprefill.h"
 #include "../reference/reference.h"
@@ -49,6 +50,7 @@ struct Case {
     int S, T, Hq, Hkv, D, bs;
     float gamma, tau;
     int min_budget;
+    bool kv_heads_outer = false; // K and V stored [Hkv, T, D] (the .NET KV cache's layout) instead of [T, Hkv, D]
 };
 
 struct Device {
@@ -150,8 +152,8 @@ bool same_csr(const fpref::HeadSelection& a, const fpref::HeadSelection& b) {
 }
 
 void run_case(const Case& c, uint64_t seed, bool end_to_end) {
-    std::printf("case S=%d T=%d Hq=%d Hkv=%d D=%d bs=%d gamma=%.2f tau=%.2f min_budget=%d\n", c.S, c.T, c.Hq, c.Hkv,
-                c.D, c.bs, c.gamma, c.tau, c.min_budget);
+    std::printf("case S=%d T=%d Hq=%d Hkv=%d D=%d bs=%d gamma=%.2f tau=%.2f min_budget=%d%s\n", c.S, c.T, c.Hq, c.Hkv,
+                c.D, c.bs, c.gamma, c.tau, c.min_budget, c.kv_heads_outer ? " kv [H, T, D]" : "");
     const int before = g_failures;
     auto in = synth::make(c.S, c.T, c.Hq, c.Hkv, c.D, seed);
     Device d;
@@ -163,6 +165,17 @@ void run_case(const Case& c, uint64_t seed, bool end_to_end) {
     CUDA_OK(cudaMalloc(&d.out2, nq * 2));
     CUDA_OK(cudaMalloc(&d.lse, sizeof(float) * c.S * c.Hq));
     auto qb = to_bits(in.q), kb = to_bits(in.k), vb = to_bits(in.v);
+    if (c.kv_heads_outer) {
+        auto transpose = [&](const std::vector<uint16_t>& x) {
+            std::vector<uint16_t> y(x.size());
+            for (int t = 0; t < c.T; t++)
+                for (int h = 0; h < c.Hkv; h++)
+                    std::memcpy(&y[((size_t)h * c.T + t) * c.D], &x[((size_t)t * c.Hkv + h) * c.D], c.D * 2);
+            return y;
+        };
+        kb = transpose(kb);
+        vb = transpose(vb);
+    }
     CUDA_OK(cudaMemcpy(d.q, qb.data(), nq * 2, cudaMemcpyHostToDevice));
     CUDA_OK(cudaMemcpy(d.k, kb.data(), nk * 2, cudaMemcpyHostToDevice));
     CUDA_OK(cudaMemcpy(d.v, vb.data(), nk * 2, cudaMemcpyHostToDevice));
@@ -173,6 +186,10 @@ void run_case(const Case& c, uint64_t seed, bool end_to_end) {
     prob.q = in.q.data(); prob.k = in.k.data(); prob.v = in.v.data();
 
     flexprefill_params p = make_params(c, d);
+    if (c.kv_heads_outer) {
+        p.k_row_stride = p.v_row_stride = c.D;
+        p.k_head_stride = p.v_head_stride = (int64_t)c.T * c.D;
+    }
     std::vector<float> out, lse;
     run_forward(p, d, c, out, lse);
     size_t bad = 0;
@@ -363,6 +380,8 @@ int main(int argc, char** argv) {
                  {2500, 2500, 16, 2, 64, 64, 0.9f, 0.1f, 256},
                  {2500, 2500, 16, 16, 64, 128, 0.95f, 0.1f, 256},
                  {1300, 4100, 32, 8, 128, 128, 0.95f, 0.1f, 512},
+                 {1300, 4100, 32, 8, 128, 128, 0.95f, 0.1f, 512, true},
+                 {4097, 4097, 32, 8, 128, 128, 0.9f, 0.1f, 1024, true},
                  {1000, 3000, 8, 1, 128, 64, 0.95f, 0.1f, 256}};
     }
     uint64_t seed = 1234;

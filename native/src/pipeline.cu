@@ -8,6 +8,7 @@
 #include "kernels/sparse_attention.cuh"
 #ifndef FLEXPREFILL_EMULATE
 #include "kernels/sparse_attention_sm90.cuh"
+#include "kernels/sparse_attention_sm90_tma.cuh"
 #endif
 
 #include <cmath>
@@ -105,11 +106,67 @@ bool hopper_kernel_applies(const Layout& L) {
 #endif
 }
 
+#ifndef FLEXPREFILL_EMULATE
+// cuTensorMapEncodeTiled through the runtime's driver entry point (no link-time dependency on libcuda).
+using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*, const cuuint64_t*,
+                                 const cuuint64_t*, const cuuint32_t*, const cuuint32_t*, CUtensorMapInterleave,
+                                 CUtensorMapSwizzle, CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
+
+EncodeTiled encode_tiled() {
+    static const EncodeTiled fn = [] {
+        void* f = nullptr;
+        cudaDriverEntryPointQueryResult found{};
+        if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &found) != cudaSuccess ||
+            found != cudaDriverEntryPointSuccess) {
+            cudaGetLastError();
+            return EncodeTiled{};
+        }
+        return reinterpret_cast<EncodeTiled>(f);
+    }();
+    return fn;
+}
+
+// A [rows, heads, 128] bf16 tensor (strides in elements) as a tensor map of 64 x 1 x 128 boxes with the 128-byte
+// swizzle, dimensions ordered by stride (the TMA unit wants them ascending). False when the TMA unit cannot take it.
+bool head_map(CUtensorMap& map, int& heads_outer, const void* base, int64_t rows, int64_t heads, int64_t row_stride,
+              int64_t head_stride) {
+    const EncodeTiled encode = encode_tiled();
+    if (!encode || reinterpret_cast<uintptr_t>(base) % 16 || (row_stride * 2) % 16 || (head_stride * 2) % 16) return false;
+    heads_outer = head_stride > row_stride || heads == 1;
+    const cuuint64_t dims[3] = {128, (cuuint64_t)(heads_outer ? rows : heads), (cuuint64_t)(heads_outer ? heads : rows)};
+    const cuuint64_t strides[2] = {(cuuint64_t)(heads_outer ? row_stride : head_stride) * 2,
+                                   (cuuint64_t)(heads_outer ? head_stride : row_stride) * 2};
+    const cuuint32_t box[3] = {64, heads_outer ? 128u : 1u, heads_outer ? 1u : 128u}, unit[3] = {1, 1, 1};
+    return encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims, strides, box, unit,
+                  CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                  CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+// The warp-specialised TMA kernel when the tensors suit the TMA unit; false (nothing launched) otherwise.
+bool tma_maps(const flexprefill_params& p, const Layout& L, sm90::TmaMaps& m) {
+    return head_map(m.q, m.q_heads_outer, p.q, L.S, L.Hq, p.q_row_stride, p.q_head_stride) &&
+           head_map(m.k, m.k_heads_outer, p.k, L.T, L.Hkv, p.k_row_stride, p.k_head_stride) &&
+           head_map(m.v, m.v_heads_outer, p.v, L.T, L.Hkv, p.v_row_stride, p.v_head_stride);
+}
+#endif
+
 flexprefill_status launch_attention_sm90(const flexprefill_params& p, const Layout& L, cudaStream_t st, bool dense) {
 #ifdef FLEXPREFILL_EMULATE
     (void)p; (void)L; (void)st; (void)dense;
     return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "the sm_90a attention kernel does not run on the emulator");
 #else
+    sm90::TmaMaps maps{};
+    const bool tma = p.variant != 3 && tma_maps(p, L, maps);
+    if (p.variant >= 4 && !tma)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variants 4 and 5 (TMA kernel): the TMA unit cannot take these tensors "
+                       "(16-byte aligned pointers and strides needed) or cuTensorMapEncodeTiled is missing");
+    if (tma) {
+        auto kernel = p.variant == 5 ? sm90::sparse_attention_tma_kernel<false> : sm90::sparse_attention_tma_kernel<true>;
+        FP_CUDA(allow_smem(kernel, sm90::kTmaSmem));
+        launch(kernel, (unsigned)L.rows * L.Hq, sm90::kTmaThreads, sm90::kTmaSmem, st, maps, attention_args(p, L, dense));
+        FP_LAUNCHED("sparse attention (sm_90a, TMA)");
+        return FLEXPREFILL_OK;
+    }
     FP_CUDA(allow_smem(sm90::sparse_attention_kernel, sm90::kAttnSmem));
     launch(sm90::sparse_attention_kernel, (unsigned)L.rows * L.Hq, sm90::kAttnThreads, sm90::kAttnSmem, st,
            attention_args(p, L, dense));
@@ -243,9 +300,9 @@ flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bo
     if (!attention) return FLEXPREFILL_OK;
     const bool dense = L.dense;
     const bool hopper = hopper_kernel_applies(L);
-    if (p.variant == 3 && !hopper)
-        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variant 3 (sm_90a kernel) needs compute capability 9.0, D 128 and bs 128");
-    if (p.variant == 3 || (p.variant == 0 && hopper)) return launch_attention_sm90(p, L, st, dense);
+    if (p.variant >= 3 && !hopper)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variants 3 to 5 (sm_90a kernels) need compute capability 9.0, D 128 and bs 128");
+    if (p.variant >= 3 || (p.variant == 0 && hopper)) return launch_attention_sm90(p, L, st, dense);
     if (L.D == 64) return L.bs == 64 ? launch_attention<64, 4, 2>(p, L, st, dense) : launch_attention<64, 8, 2>(p, L, st, dense);
     if (L.bs == 64) return launch_attention<128, 4, 2>(p, L, st, dense);
     return p.variant == 1 ? launch_attention<128, 8, 1>(p, L, st, dense) : launch_attention<128, 8, 2>(p, L, st, dense);

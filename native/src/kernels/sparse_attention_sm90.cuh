@@ -13,13 +13,14 @@
 // every block (the K/V buffers are shared); softmax does not overlap the tensor cores (no producer warps, no
 // ping-pong between the warpgroups).
 // Versions (H200, docs/benchmarks.md; TFLOP/s on computed blocks, Llama-3.1-8B shapes):
-//   v1 (this) 300-340 (dense mode 399 ms at 128K, cuDNN SDPA 242 ms, the mma.sync kernel 566 ms).
+//   v1 (this) 300-340 (dense mode 399 ms at 128K, cuDNN SDPA 242 ms, the mma.sync kernel 566 ms). The default is now
+//      the warp-specialised TMA kernel (sparse_attention_sm90_tma.cuh, 325 ms); this one serves strides the TMA unit
+//      cannot take (variant 3).
 //   v2 S(t + 1) issued before block t's softmax, two S register sets, 3 stages: 308-341; ptxas C7515 serialised the
 //      wgmma (O was rescaled while S(t + 1) was in flight).
 //   v3 FA3's in-warpgroup order (S(t + 1) and P(t) V(t) back to back, softmax of t + 1 under P V), 3 stages, 214
-//      registers, no serialisation: 305-329, dense mode 420 ms. Neither overlap paid off here: removed. What is left
-//      is probably the shared load path (all threads issue cp.async, two barriers per block): TMA with a producer
-//      warp and mbarriers, and ping-pong between the warpgroups, are the next steps.
+//      registers, no serialisation: 305-329, dense mode 420 ms. Neither overlap paid off while every thread issued
+//      the loads and two barriers a block kept the warpgroups in step: removed here; the TMA kernel does both.
 #pragma once
 #include "sparse_attention.cuh"
 #include "wgmma.cuh"
