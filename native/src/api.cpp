@@ -131,7 +131,7 @@ Layout make_layout(const flexprefill_params& p) {
         L.off_kbar = take(sizeof(float) * (uint64_t)L.Hkv * L.nb * L.D);
         L.off_qhat = take(sizeof(float) * (uint64_t)L.Hq * L.D);
         L.off_vsel = take((uint64_t)L.Hq * L.nb);
-        L.off_dsel = take((uint64_t)L.Hq * L.nb);
+        L.off_bands = take((uint64_t)L.Hq * L.nb);
         if (L.query_aware) {
             L.off_qbar = take(sizeof(float) * (uint64_t)L.Hq * L.rows * L.D);
             L.off_qamap = take(sizeof(float) * (uint64_t)L.Hq * L.rows * L.nb);

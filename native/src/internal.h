@@ -19,7 +19,7 @@ struct Layout {
     bool dense;      // contract rule 1 or mode DENSE
     bool query_aware;// tau > 0
     int32_t split_len, nsplit; // probe key range per CTA (multiple of 64) and how many of them
-    uint64_t off_heads, off_cover, off_pooled, off_part, off_vertical, off_slash, off_kbar, off_qbar, off_qhat, off_vsel, off_dsel,
+    uint64_t off_heads, off_cover, off_pooled, off_part, off_vertical, off_slash, off_kbar, off_qbar, off_qhat, off_vsel, off_bands,
         off_qamap, off_rowptr, off_colidx, total;
 };
 

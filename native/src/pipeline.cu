@@ -230,13 +230,14 @@ flexprefill_status select_stage(const flexprefill_params& p, const Layout& L, cu
     sa.vertical = ca.base0; sa.slash = ca.base1;
     sa.kbar = at<float>(p, L.off_kbar); sa.qhat = at<float>(p, L.off_qhat);
     sa.pooled = at<double>(p, L.off_pooled);
-    sa.vsel = at<unsigned char>(p, L.off_vsel); sa.dsel = at<unsigned char>(p, L.off_dsel);
+    sa.vsel = at<unsigned char>(p, L.off_vsel); sa.bands = at<unsigned char>(p, L.off_bands);
     sa.heads = heads;
     sa.T = L.T; sa.bs = L.bs; sa.nb = L.nb; sa.mb = L.mb; sa.cap = L.cap; sa.G = L.G; sa.D = L.D;
     sa.tau = p.tau; sa.query_aware = L.query_aware;
-    FP_CUDA(allow_smem(select_kernel<1024>, L.nb));
-    launch(select_kernel<1024>, L.Hq, 1024, L.nb, st, sa);
+    launch(select_kernel<1024>, L.Hq, 1024, 0, st, sa);
     FP_LAUNCHED("select");
+    launch(topk_kernel<256>, dim3((L.nb + 255) / 256, L.Hq), 256, 0, st, sa);
+    FP_LAUNCHED("top-k");
 
     float* map = nullptr;
     if (L.query_aware) {
@@ -258,7 +259,7 @@ flexprefill_status select_stage(const flexprefill_params& p, const Layout& L, cu
         if (auto e = cover(p, st, cq, L.Hq)) return e;
     }
 
-    CsrArgs cs{sa.vsel, sa.dsel, map, heads, at<int32_t>(p, L.off_rowptr), at<int32_t>(p, L.off_colidx),
+    CsrArgs cs{sa.vsel, sa.bands, map, heads, at<int32_t>(p, L.off_rowptr), at<int32_t>(p, L.off_colidx),
                L.r0, L.rows, L.nb, L.causal};
     constexpr int kCsrThreads = 256;
     const dim3 row_grid((L.rows + kCsrThreads / 32 - 1) / (kCsrThreads / 32), L.Hq);

@@ -15,7 +15,7 @@ namespace flexprefill {
 
 struct CsrArgs {
     const unsigned char* vsel; // [Hq][nb]
-    const unsigned char* dsel; // [Hq][nb]
+    const unsigned char* bands; // [Hq][nb] selected bands: diagonal d is in when band d or band d - 1 is (rule 6)
     const float* map;          // [Hq][rows][nb] or null
     flexprefill_head_info* heads;
     int32_t* row_ptr;          // [Hq][rows + 1]
@@ -36,14 +36,15 @@ __device__ __forceinline__ bool csr_selected(const CsrArgs& a, const unsigned ch
 // WRITE = true (after csr_scan_kernel): the row's columns at row_ptr[i] by ballot compaction.
 template <int THREADS, bool WRITE>
 __global__ void __launch_bounds__(THREADS) csr_rows_kernel(CsrArgs a) {
-    FP_DYNAMIC_SMEM(sel); // vsel [nb], dsel [nb]
+    FP_DYNAMIC_SMEM(sel); // vsel [nb], diagonals [nb]
     constexpr int WARPS = THREADS / 32;
     const int h = blockIdx.y, nb = a.nb, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     unsigned char* vs = sel;
     unsigned char* ds = sel + nb;
     for (int c = threadIdx.x; c < nb; c += THREADS) {
         vs[c] = a.vsel[(int64_t)h * nb + c];
-        ds[c] = a.dsel[(int64_t)h * nb + c];
+        const unsigned char* band = a.bands + (int64_t)h * nb;
+        ds[c] = band[c] || (c >= 1 && band[c - 1]);
     }
     __syncthreads();
     const int i = blockIdx.x * WARPS + warp;

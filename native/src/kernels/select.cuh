@@ -11,15 +11,16 @@
 //   Instances: 2 per head for (vertical, slash) and 1 per query-aware head for the map of rule 8. For the map the
 //   selected set is {entries > θ} ∪ {entries == θ}: exact ties at the threshold are all taken (the contract's
 //   "ties aside").
-// select_kernel (one CTA per head): pooled block scores vb / band scores sb in float64 (rule 4), k̄·q̂ logits, JS
-//   distance (rule 7) and the pattern, K_v / K_s with the clamps (rule 3), top-K with the forced entries by exact
-//   rank counting (score +inf for block 0 and band 0, ties -> smaller index: rule 5), and the block-diagonal mask:
-//   band u selects diagonals u and u+1 (rule 6).
+// select_kernel (one CTA per head, one warp per block): pooled block scores vb / band scores sb in float64 (rule 4),
+//   k̄·q̂ logits, JS distance (rule 7) and the pattern, K_v / K_s with the clamps (rule 3).
+// topk_kernel (grid over blocks and heads): top-K with the forced entries by exact rank counting (score +inf for
+//   block 0 and band 0, ties -> smaller index: rule 5); csr.cuh maps band u to diagonals u and u+1 (rule 6).
 // qa_map_kernel: P = softmax_row(q̄[r] · k̄[c] / sqrt(D)) over c <= r for query-aware heads (rule 8), fp32,
 //   [Hq][rows][nb] with 0 above the diagonal; 8 rows per CTA, k̄ chunks of 32 blocks through shared memory.
 //
-// Versions: v1 (this), validated on native/emu (counts, budgets, patterns and CSR identical to the float64 reference
-// and to the managed FlexPrefillAttention); not yet timed on a GPU (bench.py's "est+select" column).
+// Versions (validated on native/emu and the GPU: counts, budgets, patterns and CSR identical to the float64 reference):
+//   v1 select_kernel also ranked (one thread per block, scores from global memory, 32 CTAs): 0.32 ms at 128K on an
+//   H200; v2 (this) pooling by warps, ranking in topk_kernel over the grid.
 #pragma once
 #include "common.cuh"
 
@@ -168,8 +169,8 @@ struct SelectArgs {
     const float* kbar;     // [Hkv][nb][D]
     const float* qhat;     // [Hq][D]
     double* pooled;        // [Hq][3][nb]: vb, sb, q̂·k̄ logits
-    unsigned char* vsel;   // [Hq][nb]
-    unsigned char* dsel;   // [Hq][nb]
+    unsigned char* vsel;   // [Hq][nb] selected key blocks
+    unsigned char* bands;  // [Hq][nb] selected bands
     flexprefill_head_info* heads;
     int T, bs, nb, mb, cap, G, D;
     float tau;
@@ -178,7 +179,6 @@ struct SelectArgs {
 
 template <int THREADS>
 __global__ void __launch_bounds__(THREADS) select_kernel(SelectArgs a) {
-    FP_DYNAMIC_SMEM(bsel); // [nb] selected bands
     __shared__ double red[32];
     const int h = blockIdx.x, kvh = h / a.G, nb = a.nb;
     double* vb = a.pooled + (int64_t)h * 3 * nb;
@@ -187,17 +187,21 @@ __global__ void __launch_bounds__(THREADS) select_kernel(SelectArgs a) {
     const float* vert = a.vertical + (int64_t)h * a.T;
     const float* sl = a.slash + (int64_t)h * a.T;
     const float* qh = a.qhat + (int64_t)h * a.D;
+    // one warp per block: coalesced sums over its keys and the q̂·k̄ dot product, reduced across the lanes
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
     double zmax = -INFINITY;
-    for (int c = threadIdx.x; c < nb; c += THREADS) {
+    for (int c = warp; c < nb; c += THREADS / 32) {
         const int j0 = c * a.bs, j1 = min(a.T, j0 + a.bs);
-        double sv = 0.0, ss = 0.0;
-        for (int j = j0; j < j1; j++) { sv += (double)vert[j]; ss += (double)sl[j]; }
-        vb[c] = sv;
-        sb[c] = ss;
+        double sv = 0.0, ss = 0.0, zz = 0.0;
+        for (int j = j0 + lane; j < j1; j += 32) { sv += (double)vert[j]; ss += (double)sl[j]; }
         const float* kb = a.kbar + ((int64_t)kvh * nb + c) * a.D;
-        double zz = 0.0;
-        for (int d = 0; d < a.D; d++) zz += (double)qh[d] * (double)kb[d];
-        z[c] = zz;
+        for (int d = lane; d < a.D; d += 32) zz += (double)qh[d] * (double)kb[d];
+        for (int o = 16; o > 0; o >>= 1) {
+            sv += __shfl_xor_sync(0xffffffffu, sv, o);
+            ss += __shfl_xor_sync(0xffffffffu, ss, o);
+            zz += __shfl_xor_sync(0xffffffffu, zz, o);
+        }
+        if (lane == 0) { vb[c] = sv; sb[c] = ss; z[c] = zz; }
         zmax = fmax(zmax, zz);
     }
     zmax = block_max_double<THREADS>(zmax, red); // also a barrier: vb, sb, z are visible to the block
@@ -220,20 +224,6 @@ __global__ void __launch_bounds__(THREADS) select_kernel(SelectArgs a) {
     const bool qa = a.query_aware && dist < (double)a.tau;
     if (qa) kv = ks = max(1, min(a.mb, a.cap)); // the forced entries stay even when min_budget is 0
 
-    for (int c = threadIdx.x; c < nb; c += THREADS) {
-        const double sv = c == 0 ? INFINITY : vb[c], ss = c == 0 ? INFINITY : sb[c];
-        int rv = 0, rs = 0;
-        for (int o = 0; o < nb; o++) {
-            const double ov = o == 0 ? INFINITY : vb[o], os = o == 0 ? INFINITY : sb[o];
-            rv += (ov > sv || (ov == sv && o < c)) ? 1 : 0;
-            rs += (os > ss || (os == ss && o < c)) ? 1 : 0;
-        }
-        a.vsel[(int64_t)h * nb + c] = rv < kv ? 1 : 0;
-        bsel[c] = rs < ks ? 1 : 0;
-    }
-    __syncthreads();
-    for (int s = threadIdx.x; s < nb; s += THREADS)
-        a.dsel[(int64_t)h * nb + s] = (bsel[s] || (s >= 1 && bsel[s - 1])) ? 1 : 0;
     if (threadIdx.x == 0) {
         hi.pattern = qa ? FLEXPREFILL_PATTERN_QUERY_AWARE : FLEXPREFILL_PATTERN_VERTICAL_SLASH;
         hi.vertical_blocks = kv;
@@ -241,6 +231,37 @@ __global__ void __launch_bounds__(THREADS) select_kernel(SelectArgs a) {
         hi.js_distance = (float)dist;
         if (!qa) { hi.qa_entries = 0; hi.qa_threshold = 0; }
     }
+}
+
+// Top-K by exact rank counting over the pooled scores select_kernel left (rule 5): grid (ceil(nb / THREADS), Hq), one
+// thread per block c counting the blocks that outrank it, the scores streamed through shared memory in tiles.
+// Writes vsel (rank < K_v) and bands (rank < K_s; csr.cuh turns bands into block diagonals, rule 6).
+template <int THREADS>
+__global__ void __launch_bounds__(THREADS) topk_kernel(SelectArgs a) {
+    __shared__ double tile_v[THREADS], tile_s[THREADS];
+    const int h = blockIdx.y, nb = a.nb, c = blockIdx.x * THREADS + threadIdx.x;
+    const double* vb = a.pooled + (int64_t)h * 3 * nb;
+    const double* sb = vb + nb;
+    const int kv = a.heads[h].vertical_blocks, ks = a.heads[h].slash_bands;
+    // block 0 and band 0 are forced: score +inf; padding -inf never outranks anything
+    auto score = [&](const double* x, int i) { return i >= nb ? -INFINITY : i == 0 ? INFINITY : x[i]; };
+    const double sv = score(vb, c), ss = score(sb, c);
+    int rv = 0, rs = 0;
+    for (int o0 = 0; o0 < nb; o0 += THREADS) {
+        __syncthreads();
+        tile_v[threadIdx.x] = score(vb, o0 + threadIdx.x);
+        tile_s[threadIdx.x] = score(sb, o0 + threadIdx.x);
+        __syncthreads();
+        for (int j = 0; j < THREADS; j++) {
+            const int o = o0 + j;
+            const double ov = tile_v[j], os = tile_s[j];
+            rv += (ov > sv || (ov == sv && o < c)) ? 1 : 0;
+            rs += (os > ss || (os == ss && o < c)) ? 1 : 0;
+        }
+    }
+    if (c >= nb) return;
+    a.vsel[(int64_t)h * nb + c] = rv < kv ? 1 : 0;
+    a.bands[(int64_t)h * nb + c] = rs < ks ? 1 : 0;
 }
 
 struct QaMapArgs {
