@@ -21,9 +21,11 @@
 // CTAs per SM so the last wave is short.
 //
 // Versions: v1 (this), validated on native/emu against the float64 reference (dev/validate_decode.cu, T 1..1025,
-// G 1-20, D 64/128, 1-4 splits); not yet timed on a GPU: dev/validate_decode.cu's table (time and GB/s vs T,
-// stages 2/3/4 by params.variant) is the first measurement. Roofline at T = 128K, Hkv 8, D 128: 537 MB of K/V per
-// layer, 112 µs at 4.8 TB/s.
+// G 1-20, D 64/128, 1-4 splits); ptxas (CUDA 11.8, sm_80 / sm_90): 162-172 registers at D 128, 128-137 at D 64, no
+// spills. Not yet timed on a GPU: dev/validate_decode.cu's table (time and GB/s vs T, stages 2/3/4 by
+// params.variant) is the first measurement. Roofline at T = 128K, Hkv 8, D 128: 537 MB of K/V per layer, 112 µs at
+// 4.8 TB/s. Estimate: a tile's 128 MMAs take a warp ~0.8 µs on one SM sub-partition, so 2 warps per SM (3 stages)
+// stream ~10 TB/s at most, 3 warps (2 stages) ~15: if the table shows 3 stages compute-bound, 2 is the default to try.
 // Next if the table asks for it: TMA bulk loads instead of per-lane cp.async, a CTA that shares one tile between
 // two warps splitting D for P V, and the combine folded into the last CTA of each head.
 #pragma once
