@@ -150,7 +150,7 @@ FLEXPREFILL_API flexprefill_status flexprefill_read_estimates(const flexprefill_
  * (no mask), bf16 in, fp32 accumulation. Uses the shapes and strides above with seq_q = 1 (q [1, Hq, D], k/v
  * [T, Hkv, D], out [1, Hq, D], lse [Hq] optional); heads_q any multiple of heads_kv, head_dim 64 or 128, batch 1.
  * A KV cache [Hkv, capacity, D] is row stride D and head stride capacity * D. block_size, gamma, tau, the budgets and
- * mode are not read; variant picks the kernel's cp.async pipeline depth for benchmarks: 0 default (3), or 2, 3, 4.
+ * mode are not read; variant picks the kernel's cp.async pipeline depth for benchmarks: 0 default (2), or 2, 3, 4.
  * The split of T over CTAs follows the device's SM count, so the workspace is asked for on the device that runs the
  * call; it never shrinks as T grows (a workspace sized at one T serves every shorter call), and it is 0 bytes when
  * T needs one split (workspace may then be NULL). */

@@ -190,7 +190,7 @@ flexprefill_status cover(const flexprefill_params& p, cudaStream_t st, CoverArgs
     constexpr int kThreads = 256;
     const int chunks = (int)std::min<int64_t>(256, std::max<int64_t>(1, (a.n + 8191) / 8192));
     a.chunk = (int)((a.n + chunks - 1) / chunks);
-    for (int pass = -1; pass < 8; pass++) {
+    for (int pass = 0; pass < 8; pass++) {
         a.pass = pass;
         launch(cover_pass_kernel<kThreads>, dim3(chunks, instances), kThreads, 0, st, a);
         FP_LAUNCHED("cover pass");
@@ -246,7 +246,7 @@ flexprefill_status select_stage(const flexprefill_params& p, const Layout& L, cu
         if (auto e = mean(p, L, st, qb, dim3(L.rows, L.Hq))) return e;
         map = at<float>(p, L.off_qamap);
         QaMapArgs qa{at<float>(p, L.off_qbar), sa.kbar, map, heads, L.r0, L.rows, L.nb, L.G, scale};
-        const dim3 grid((L.rows + 7) / 8, L.Hq);
+        const dim3 grid((L.rows + kQaRows - 1) / kQaRows, L.Hq);
         if (L.D == 64) launch(qa_map_kernel<64>, grid, 256, 0, st, qa);
         else launch(qa_map_kernel<128>, grid, 256, 0, st, qa);
         FP_LAUNCHED("query-aware map");

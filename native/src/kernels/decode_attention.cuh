@@ -17,17 +17,15 @@
 // Why tensor cores although G ≤ 16 rows leave most of each MMA idle: a 64-key tile costs a warp 128 mma.sync and 72
 // ldmatrix at D = 128, where CUDA cores would need some 3,700 instructions per lane for G = 4 (8-wide dot products,
 // 16-lane shuffle reductions, conversions: an estimate), enough to make a 128K decode issue-bound, not memory-bound. One warp per CTA keeps the pipeline's barriers at __syncwarp; smem decides how many fit
-// per SM (D 128, 3 stages: 100 KB, 2 per SM; D 64: 50 KB, 4 per SM) and the split count (api.cpp) aims at about 8
+// per SM (D 128: 2 stages 67 KB, 3 per SM; 3 stages 100 KB, 2 per SM; D 64: half) and the split count (api.cpp) aims at about 8
 // CTAs per SM so the last wave is short.
 //
-// Versions: v1 (this), validated on native/emu against the float64 reference (dev/validate_decode.cu, T 1..1025,
-// G 1-20, D 64/128, 1-4 splits); ptxas (CUDA 11.8, sm_80 / sm_90): 162-172 registers at D 128, 128-137 at D 64, no
-// spills. Not yet timed on a GPU: dev/validate_decode.cu's table (time and GB/s vs T, stages 2/3/4 by
-// params.variant) is the first measurement. Roofline at T = 128K, Hkv 8, D 128: 537 MB of K/V per layer, 112 µs at
-// 4.8 TB/s. Estimate: a tile's 128 MMAs take a warp ~0.8 µs on one SM sub-partition, so 2 warps per SM (3 stages)
-// stream ~10 TB/s at most, 3 warps (2 stages) ~15: if the table shows 3 stages compute-bound, 2 is the default to try.
-// Next if the table asks for it: TMA bulk loads instead of per-lane cp.async, a CTA that shares one tile between
-// two warps splitting D for P V, and the combine folded into the last CTA of each head.
+// Versions: v1 (this), validated on native/emu and on an H200 against the float64 reference (dev/validate_decode.cu,
+// T 1..131072, G 1-20, D 64/128; compute-sanitizer clean). H200, Hq 32 / Hkv 8 / D 128, one layer (docs/benchmarks.md):
+// 2 / 3 / 4 stages 182 / 236 / 458 µs at T = 128K (2,952 GB/s with 2, of the 4.8 TB/s roofline's 112 µs), 56 / 67 /
+// 121 µs at 32K, ~19 µs at 4K and below (launch-bound): the estimate held, 2 stages (3 warps per SM) is the default.
+// Next: TMA bulk loads instead of per-lane cp.async, a CTA that shares one tile between two warps splitting D for
+// P V, and the combine folded into the last CTA of each head.
 #pragma once
 #include "common.cuh"
 

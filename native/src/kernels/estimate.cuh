@@ -16,7 +16,7 @@
 // diagonal (no atomics: v1's shared-memory atomics cost 1.9 ms of pass 2's 2.5 ms at T = 128K on an H200).
 //
 // Versions (H200, T = 128K, Hq 32, D 128; docs/benchmarks.md): v1 shared-memory atomics: pass 1 0.68 ms, pass 2
-// 2.52 ms; v2 (this) the probability tile. Validated against the float64 reference (L1 of both distributions ~1e-7).
+// 2.52 ms; v2 (this) the probability tile: 1.16 ms; v3 four partial sums per column / diagonal: 1.29 ms, reverted. Validated against the float64 reference (L1 of both distributions ~1e-7).
 #pragma once
 #include "common.cuh"
 #include <cfloat>
@@ -138,22 +138,15 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
             __syncthreads();
             // one thread per key column (vertical, written once: this CTA owns the key) and per tile diagonal
             // d = row - column in [-63, P - 1] (offset o = p0 - jb + d into the slash accumulator): no atomics
-            // (four partial sums: the adds of one chain would wait on each other)
             for (int task = threadIdx.x; task < 64 + P + 63; task += THREADS) {
-                float part[4] = {0.f, 0.f, 0.f, 0.f};
+                float sum = 0.f;
                 if (task < 64) {
-                    for (int i = 0; i < P; i += 4)
-#pragma unroll
-                        for (int x = 0; x < 4; x++) part[x] += ptile[(i + x) * kProbeTileStride + task];
-                    if (jb + task < j1) a.vertical[(int64_t)h * a.T + jb + task] = (part[0] + part[1]) + (part[2] + part[3]);
+                    for (int i = 0; i < P; i++) sum += ptile[i * kProbeTileStride + task];
+                    if (jb + task < j1) a.vertical[(int64_t)h * a.T + jb + task] = sum;
                 } else {
-                    const int d = task - 64 - 63, lo = max(0, d), hi = min(P, 64 + d);
-                    int i = lo;
-                    for (; i + 4 <= hi; i += 4)
-#pragma unroll
-                        for (int x = 0; x < 4; x++) part[x] += ptile[(i + x) * kProbeTileStride + i + x - d];
-                    for (; i < hi; i++) part[0] += ptile[i * kProbeTileStride + i - d];
-                    slash_acc[(p0 - jb + d) - o_base] += (part[0] + part[1]) + (part[2] + part[3]);
+                    const int d = task - 64 - 63;
+                    for (int i = max(0, d); i < min(P, 64 + d); i++) sum += ptile[i * kProbeTileStride + i - d];
+                    slash_acc[(p0 - jb + d) - o_base] += sum;
                 }
             }
         }
