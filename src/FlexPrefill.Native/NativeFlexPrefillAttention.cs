@@ -54,10 +54,10 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
 
     /// <summary>
     /// Density of a call's selection (computed over causal blocks, all heads together) above which it runs dense SDPA
-    /// instead of the sparse kernel, which would then be the slower of the two. 0.4: on an H200 (docs/benchmarks.md,
-    /// 2026-12-01) the sparse kernel ran at about 240 TFLOP/s on the blocks it computed and cuDNN's SDPA at 580-670
-    /// TFLOP/s. 1 never falls back. Only <see cref="Forward"/> falls back; <see cref="ForwardWithLse"/> always runs
-    /// the kernels.
+    /// instead of the sparse kernel, which would then be the slower of the two. 0.5: on an H200 (docs/benchmarks.md,
+    /// 2026-12-01, session 4) the sparse kernel at density d costs about d × 1.3-1.5 × SDPA plus the selection, so it
+    /// pays below density 0.54 at 16K, 0.59 at 32K and 0.72 at 128K. 1 never falls back. Only <see cref="Forward"/>
+    /// falls back; <see cref="ForwardWithLse"/> always runs the kernels.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not in [0, 1].</exception>
     public double DenseFallbackDensity
@@ -66,13 +66,46 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
         init => _denseFallbackDensity = value is >= 0 and <= 1 ? value
             : throw new ArgumentOutOfRangeException(nameof(DenseFallbackDensity), value, "a density of causal blocks, in [0, 1]");
     }
-    readonly double _denseFallbackDensity = 0.4;
+    readonly double _denseFallbackDensity = 0.5;
+
+    /// <summary>
+    /// Calls with fewer query tokens than this run dense SDPA without selecting: below 16K the selection alone costs
+    /// about half of SDPA (0.46 of 0.90 ms at 8K on an H200), so FlexPrefill measured 0.53-0.93× of dense there even
+    /// on inputs it selects 37-59% of. 0 selects at every length. Only <see cref="Forward"/> applies it.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
+    public int DenseBelowTokens
+    {
+        get => _denseBelowTokens;
+        init => _denseBelowTokens = value >= 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(DenseBelowTokens), value, "a number of query tokens, >= 0");
+    }
+    readonly int _denseBelowTokens = 16384;
 
     /// <inheritdoc />
-    /// <remarks>Selects first; a selection denser than <see cref="DenseFallbackDensity"/> runs dense SDPA
-    /// (recorded in <see cref="PrefillStatistics.DenseFallbackLayers"/>), any other the sparse kernel over it.</remarks>
-    public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionCall call) =>
-        Run(q, k, v, call, withLse: false, mayFallBack: DenseFallbackDensity < 1).Output;
+    /// <remarks>Calls shorter than <see cref="DenseBelowTokens"/> run dense SDPA. Others select first; a selection denser
+    /// than <see cref="DenseFallbackDensity"/> runs dense SDPA, any other the sparse kernel over it. Dense calls are
+    /// recorded in <see cref="PrefillStatistics.DenseFallbackLayers"/>.</remarks>
+    public Tensor Forward(Tensor q, Tensor k, Tensor v, AttentionCall call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        if (q.shape[2] < DenseBelowTokens && UnsupportedReason(q, k, v) is null) return Dense(q, k, v, call);
+        return Run(q, k, v, call, withLse: false, mayFallBack: DenseFallbackDensity < 1).Output;
+    }
+
+    // Dense SDPA for the whole call, recorded as every head computing every causal block.
+    Tensor Dense(Tensor q, Tensor k, Tensor v, AttentionCall call)
+    {
+        if (call.Statistics is { } statistics)
+        {
+            long s = q.shape[2], t = k.shape[2], bs = Options.BlockSize, nb = (t + bs - 1) / bs, r0 = (t - s) / bs;
+            long causal = (nb * (nb + 1) - r0 * (r0 + 1)) / 2; // rows r0 .. nb - 1 hold r + 1 blocks each
+            for (int h = 0; h < q.shape[1]; h++)
+                statistics.Add(new HeadStatistics(call.Layer, h, AttentionPattern.Dense, double.NaN, causal, causal));
+            statistics.AddDenseFallback(call.Layer);
+        }
+        return _dense.Forward(q, k, v, call);
+    }
 
     /// <summary>Like <see cref="Forward"/>, and also returns the log-sum-exp of every query row.</summary>
     /// <param name="q">Queries after RoPE: [B, Hq, S, D].</param>
@@ -115,15 +148,7 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
                 heads = ReadHeads(p); // synchronises the stream once per layer: the price of choosing
                 long computed = heads.Sum(h => h.ComputedBlocks), causal = heads.Sum(h => h.CausalBlocks);
                 if (causal > 0 && (double)computed / causal > DenseFallbackDensity)
-                {
-                    if (call.Statistics is { } fallback)
-                    {
-                        for (int h = 0; h < heads.Length; h++)
-                            fallback.Add(new HeadStatistics(call.Layer, h, AttentionPattern.Dense, double.NaN, heads[h].CausalBlocks, heads[h].CausalBlocks));
-                        fallback.AddDenseFallback(call.Layer);
-                    }
-                    return (_dense.Forward(q, k, v, call).MoveToOuterDisposeScope(), null);
-                }
+                    return (Dense(q, k, v, call).MoveToOuterDisposeScope(), null);
                 NativeMethods.Check(NativeMethods.Attend(p));
             }
             if (call.Statistics is { } statistics) Record(heads ?? ReadHeads(p), call.Layer, statistics); // a sync when read here

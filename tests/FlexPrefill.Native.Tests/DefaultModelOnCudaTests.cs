@@ -26,7 +26,7 @@ public sealed class DefaultModelOnCudaTests(ITestOutputHelper output)
             using var model = LanguageModel.Load(DefaultModelOrSkip(), new ModelLoadOptions
             {
                 Device = "cuda",
-                FlexPrefillBackend = o => backends.TryGetValue(o, out var b) ? b : backends[o] = new NativeFlexPrefillAttention(o, path) { DenseFallbackDensity = 1 },
+                FlexPrefillBackend = o => backends.TryGetValue(o, out var b) ? b : backends[o] = new NativeFlexPrefillAttention(o, path) { DenseFallbackDensity = 1, DenseBelowTokens = 0 },
             });
             var haystack = HeldOutSentences();
             int denseFound = 0, flexFound = 0, runs = 0, agreeing = 0, compared = 0;

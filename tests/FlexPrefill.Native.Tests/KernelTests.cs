@@ -69,7 +69,7 @@ public sealed class KernelTests
     {
         var (path, device, emulated) = TestLibrary.KernelsOrSkip();
         var options = new FlexPrefillOptions { Gamma = 1.0, Tau = 0, MinBudget = 0 };
-        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1 };
+        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1, DenseBelowTokens = 0 };
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(emulated ? 700 : 3000, 4, 2, 128, 5, device);
         var statistics = new PrefillStatistics();
@@ -84,7 +84,7 @@ public sealed class KernelTests
     {
         var (path, device, emulated) = TestLibrary.KernelsOrSkip();
         var options = new FlexPrefillOptions { MinBudget = 256, Gamma = 0.7 };
-        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1 };
+        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1, DenseBelowTokens = 0 };
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(emulated ? 1500 : 2500, 4, 2, 128, 9, device);
         var statistics = new PrefillStatistics();
@@ -129,8 +129,8 @@ public sealed class KernelTests
     {
         var (path, device, emulated) = TestLibrary.KernelsOrSkip();
         var options = new FlexPrefillOptions { MinBudget = 256, Gamma = 0.7 };
-        using var oneCall = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1 };
-        using var split = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 0.999 };
+        using var oneCall = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 1, DenseBelowTokens = 0 };
+        using var split = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 0.999, DenseBelowTokens = 0 };
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(emulated ? 1500 : 2500, 4, 2, 128, 9, device);
         var statistics = new PrefillStatistics();
@@ -146,7 +146,7 @@ public sealed class KernelTests
     {
         var (path, device, emulated) = TestLibrary.KernelsOrSkip();
         var options = new FlexPrefillOptions { MinBudget = 256, Gamma = 0.7 };
-        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 0.01 };
+        using var native = new NativeFlexPrefillAttention(options, path) { DenseFallbackDensity = 0.01, DenseBelowTokens = 0 };
         using var scope = NewDisposeScope();
         var (q, k, v) = Inputs(emulated ? 1500 : 2500, 4, 2, 128, 9, device);
         var statistics = new PrefillStatistics();
@@ -157,5 +157,30 @@ public sealed class KernelTests
         Assert.Equal(4, statistics.Heads.Count);
         Assert.All(statistics.Heads, h => Assert.Equal(AttentionPattern.Dense, h.Pattern));
         Assert.Equal(1.0, statistics.DensityOfCausalBlocks);
+    }
+
+    [Fact]
+    public void Calls_shorter_than_DenseBelowTokens_run_dense_attention_without_selecting_and_say_so()
+    {
+        var (path, device, emulated) = TestLibrary.KernelsOrSkip();
+        var options = new FlexPrefillOptions { MinBudget = 256, Gamma = 0.7 };
+        int n = emulated ? 1500 : 2500;
+        using var native = new NativeFlexPrefillAttention(options, path) { DenseBelowTokens = n + 1 };
+        using var scope = NewDisposeScope();
+        var (q, k, v) = Inputs(n, 4, 2, 128, 9, device);
+        var statistics = new PrefillStatistics();
+        var actual = native.Forward(q, k, v, new AttentionCall(2, statistics));
+        var expected = new DenseAttention().Forward(q, k, v, new AttentionCall(2));
+        Assert.Equal(0f, (expected.to(ScalarType.Float32) - actual.to(ScalarType.Float32)).abs().max().item<float>());
+        Assert.Equal([2], statistics.DenseFallbackLayers);
+        long nb = (n + 127) / 128;
+        Assert.All(statistics.Heads, h => Assert.Equal(nb * (nb + 1) / 2, h.CausalBlocks));
+        Assert.Equal(1.0, statistics.DensityOfCausalBlocks);
+
+        using var selecting = new NativeFlexPrefillAttention(options, path) { DenseBelowTokens = n, DenseFallbackDensity = 1 };
+        var sparse = new PrefillStatistics();
+        selecting.Forward(q, k, v, new AttentionCall(2, sparse));
+        Assert.Empty(sparse.DenseFallbackLayers);
+        Assert.True(sparse.DensityOfCausalBlocks < 1.0, $"density {sparse.DensityOfCausalBlocks}: a call of exactly DenseBelowTokens selects");
     }
 }

@@ -92,4 +92,11 @@ public sealed class NativeLibraryTests
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new NativeFlexPrefillAttention(new FlexPrefillOptions(), TestLibrary.PathOrSkip()) { DenseFallbackDensity = density });
         Assert.Contains("[0, 1]", e.Message);
     }
+
+    [Fact]
+    public void A_negative_dense_below_tokens_is_refused()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => new NativeFlexPrefillAttention(new FlexPrefillOptions(), TestLibrary.PathOrSkip()) { DenseBelowTokens = -1 });
+        Assert.Contains(">= 0", e.Message);
+    }
 }
