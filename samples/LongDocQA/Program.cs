@@ -26,9 +26,9 @@ var root = new RootCommand("Answers a question about a long document, citing the
 {
     modelOption, documentOption, questionOption, deviceOption, attentionOption, agentOption, maxTokensOption,
 };
-root.SetAction((parse, ct) => RunAsync(
+root.SetAction((parse, ct) => SampleConsole.RunAsync(() => RunAsync(
     parse.GetValue(modelOption), parse.GetValue(documentOption), parse.GetValue(questionOption), parse.GetValue(deviceOption)!,
-    parse.GetValue(attentionOption)!, parse.GetValue(agentOption), parse.GetValue(maxTokensOption), ct));
+    parse.GetValue(attentionOption)!, parse.GetValue(agentOption), parse.GetValue(maxTokensOption), ct)));
 return await root.Parse(args).InvokeAsync();
 
 static async Task<int> RunAsync(string? modelArg, string? documentArg, string? questionArg, string device, string attention, bool agent, int maxTokens, CancellationToken ct)
@@ -107,13 +107,5 @@ static async Task<int> RunAsync(string? modelArg, string? documentArg, string? q
     catch (ContextLengthExceededException e)
     {
         return SampleConsole.Fail($"the document does not fit the model: {e.Message}");
-    }
-    catch (Exception e) when (e is ModelLoadException || e.InnerException is ModelLoadException)
-    {
-        return SampleConsole.Fail($"the model could not be loaded: {(e as ModelLoadException ?? e.InnerException)!.Message}", 2);
-    }
-    catch (OperationCanceledException)
-    {
-        return SampleConsole.Fail("cancelled", 130);
     }
 }

@@ -1,3 +1,4 @@
+using FlexPrefill.Inference;
 using FlexPrefill.Inference.Generation;
 using Spectre.Console;
 
@@ -27,6 +28,26 @@ public static class SampleConsole
                 task.StopTask();
                 return result;
             });
+
+    /// <summary>
+    /// Runs a sample's body and turns the failures every sample shares into exit codes: a model that cannot be loaded
+    /// 2, cancellation (Ctrl+C) 130. The body handles its own failures (an answer not produced, a context exceeded).
+    /// </summary>
+    public static async Task<int> RunAsync(Func<Task<int>> body)
+    {
+        try
+        {
+            return await body();
+        }
+        catch (Exception e) when (e is ModelLoadException || e.InnerException is ModelLoadException)
+        {
+            return Fail($"the model could not be loaded: {(e as ModelLoadException ?? e.InnerException)!.Message}", 2);
+        }
+        catch (OperationCanceledException)
+        {
+            return Fail("cancelled", 130);
+        }
+    }
 
     /// <summary>Prints an error in red to stderr and returns <paramref name="exitCode"/>.</summary>
     public static int Fail(string message, int exitCode = 1)

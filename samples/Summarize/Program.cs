@@ -26,8 +26,8 @@ var root = new RootCommand("Summarises a long document in one call and by map-re
 {
     modelOption, documentOption, deviceOption, attentionOption, chunkOption, maxTokensOption,
 };
-root.SetAction((parse, ct) => RunAsync(parse.GetValue(modelOption), parse.GetValue(documentOption), parse.GetValue(deviceOption)!,
-    parse.GetValue(attentionOption)!, parse.GetValue(chunkOption), parse.GetValue(maxTokensOption), ct));
+root.SetAction((parse, ct) => SampleConsole.RunAsync(() => RunAsync(parse.GetValue(modelOption), parse.GetValue(documentOption), parse.GetValue(deviceOption)!,
+    parse.GetValue(attentionOption)!, parse.GetValue(chunkOption), parse.GetValue(maxTokensOption), ct)));
 return await root.Parse(args).InvokeAsync();
 
 static async Task<int> RunAsync(string? modelArg, string? documentArg, string device, string attention, int chunkTokens, int maxTokens, CancellationToken ct)
@@ -101,13 +101,5 @@ static async Task<int> RunAsync(string? modelArg, string? documentArg, string de
     catch (ContextLengthExceededException e)
     {
         return SampleConsole.Fail($"a chunk does not fit the model: {e.Message}; lower --chunk-tokens");
-    }
-    catch (Exception e) when (e is ModelLoadException || e.InnerException is ModelLoadException)
-    {
-        return SampleConsole.Fail($"the model could not be loaded: {(e as ModelLoadException ?? e.InnerException)!.Message}", 2);
-    }
-    catch (OperationCanceledException)
-    {
-        return SampleConsole.Fail("cancelled", 130);
     }
 }
