@@ -8,6 +8,17 @@ public sealed class BenchCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(_folder, recursive: true);
 
+    [Theory]
+    [InlineData(128, 64)]
+    [InlineData(8, 8)]
+    [InlineData(0, 0)]
+    public void The_warm_up_decodes_past_the_jit_tier_up_but_never_longer_than_the_rows(int decodeSteps, int warmup)
+    {
+        var plan = new BenchmarkPlan([1024, 4096], ["dense"], decodeSteps, new FlexPrefill.Inference.Attention.FlexPrefillOptions());
+        Assert.Equal(warmup, plan.WarmupDecodeSteps);
+        Assert.Equal(1024, plan.WarmupTokens);
+    }
+
     [Fact]
     public void The_tiny_preset_runs_on_cpu_and_prints_every_column_for_every_row()
     {

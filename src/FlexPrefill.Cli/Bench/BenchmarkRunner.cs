@@ -15,6 +15,11 @@ sealed record BenchmarkPlan(IReadOnlyList<int> Lengths, IReadOnlyList<string> At
 {
     /// <summary>Warm-up prompt length: long enough to take FlexPrefill's sparse path, short enough to be cheap.</summary>
     public int WarmupTokens => Math.Min(Lengths.Min(), 4096);
+
+    /// <summary>Warm-up decode steps: past the 30 calls after which .NET's tiered JIT recompiles a method fully
+    /// optimised, so the measured decode is the steady state (4 steps left the decode path partly at tier 0); never
+    /// more than the rows decode, whose context was sized for them.</summary>
+    public int WarmupDecodeSteps => Math.Min(64, DecodeSteps);
 }
 
 /// <summary>Runs the plan on one model in this process: a warm-up per attention, then each (length, attention) row
@@ -27,7 +32,7 @@ sealed class BenchmarkRunner(LanguageModel model, BenchmarkPlan plan, GpuMemoryM
         foreach (var attention in plan.Attentions)
         {
             log.WriteLine($"warm-up: {attention}, {plan.WarmupTokens:N0} tokens");
-            await MeasureAsync(plan.WarmupTokens, attention, decodeSteps: 4, cancellationToken).ConfigureAwait(false);
+            await MeasureAsync(plan.WarmupTokens, attention, plan.WarmupDecodeSteps, cancellationToken).ConfigureAwait(false);
         }
 
         var rows = new List<BenchmarkRow>();
