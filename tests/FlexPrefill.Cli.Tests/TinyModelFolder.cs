@@ -1,3 +1,4 @@
+using FlexPrefill.Tests.Shared;
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
@@ -73,8 +74,8 @@ sealed class TinyModelFolder : IDisposable
     /// <summary>A model with the Llama-3 tokenizer (from the test data, see eng/fetch-data.sh), or null when it is absent.</summary>
     public static TinyModelFolder? CreateWithLlama3Tokenizer()
     {
-        var tokenizer = TestData.File("tokenizers/llama3/tokenizer.json");
-        if (tokenizer is null) return null;
+        var tokenizer = System.IO.Path.Combine(TestPaths.DataDirectory, "tokenizers", "llama3", "tokenizer.json");
+        if (!File.Exists(tokenizer)) return null;
         var folder = Create(vocabSize: 128256, tieEmbeddings: true);
         File.Copy(tokenizer, System.IO.Path.Combine(folder.Path, "tokenizer.json"));
         File.WriteAllText(System.IO.Path.Combine(folder.Path, "tokenizer_config.json"),
@@ -118,20 +119,4 @@ sealed class TinyModelFolder : IDisposable
         Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
 
     public void Dispose() => Directory.Delete(Path, recursive: true);
-}
-
-/// <summary>The test data folder: $FLEXPREFILL_DATA (set by eng/test.sh) or the repository's .cache/data.</summary>
-static class TestData
-{
-    public static string? File(string relative)
-    {
-        var roots = new List<string>();
-        if (Environment.GetEnvironmentVariable("FLEXPREFILL_DATA") is { Length: > 0 } env) roots.Add(env);
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (System.IO.File.Exists(System.IO.Path.Combine(dir.FullName, "FlexPrefill.SemanticKernel.sln")))
-                roots.Add(System.IO.Path.Combine(dir.FullName, ".cache", "data"));
-        }
-        return roots.Select(r => System.IO.Path.Combine(r, relative)).FirstOrDefault(System.IO.File.Exists);
-    }
 }

@@ -1,3 +1,4 @@
+using FlexPrefill.Tests.Shared;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.SemanticKernel;
@@ -16,14 +17,9 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
     static string? DefaultModelFolder()
     {
         if (Environment.GetEnvironmentVariable("FLEXPREFILL_TEST_MODEL") is { Length: > 0 } chosen) return chosen;
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (!File.Exists(Path.Combine(dir.FullName, "FlexPrefill.SemanticKernel.sln"))) continue;
-            string folder = Path.Combine(dir.FullName, "models", "default");
-            bool complete = File.Exists(Path.Combine(folder, "config.json")) && Directory.EnumerateFiles(folder, "*.safetensors").Any();
-            return complete ? folder : null;
-        }
-        return null;
+        string folder = Path.Combine(TestPaths.RepositoryRoot, "models", "default");
+        bool complete = File.Exists(Path.Combine(folder, "config.json")) && Directory.EnumerateFiles(folder, "*.safetensors").Any();
+        return complete ? folder : null;
     }
 
     /// <summary>The kernel's services with the default model registered (CPU, dense, a prefix cache), or a skip.</summary>
@@ -73,7 +69,7 @@ public sealed class DefaultModelTests(ITestOutputHelper output)
         using var provider = DefaultModelServices(prefixCacheBytes: 1L << 30);
         var kernel = new Kernel(provider);
         var chat = kernel.GetRequiredService<IChatCompletionService>();
-        string text = File.ReadAllText(Path.Combine(DefaultModelFolder()!, "..", "..", "samples", "data", "moby-dick-excerpt.txt"));
+        string text = File.ReadAllText(Path.Combine(TestPaths.RepositoryRoot, "samples", "data", "moby-dick-excerpt.txt"));
         string document = text + "\n\n" + text + "\n\n" + text[..(text.Length * 3 / 10)]; // ~32K tokens of Moby Dick
         ChatHistory Ask(string question)
         {
