@@ -1,8 +1,10 @@
 """FlexPrefill native benchmark (gpt-fast style table) and full-size accuracy check, on the GPU machine.
 
-Llama-3.1-8B attention shapes: Q [N, 32, 128], K/V [N, 8, 128], bf16; synthetic inputs with sinks, vertical stripes
-and locality (same recipe as tests/synthetic.h, drawn with torch). Per N and gamma (tau 0.1, min_budget 1024):
-  dense SDPA (PyTorch, cuDNN/flash, same run) | our kernel with every block (dense mode) | estimator + selection
+Llama-3.1-8B attention shapes: Q [N, 32, 128], K/V [N, 8, 128], bf16; synthetic inputs from two generators
+(--inputs): "structured" (sinks, locality and stripes strong enough to hold their share at 128K; FLAVOURS) and
+"diffuse" (tests/synthetic.h's weak recipe). Per N and gamma (tau 0.1, min_budget 1024):
+  dense SDPA (PyTorch, cuDNN/flash, same run) | our kernel with every block (dense mode: the default kernel and
+  mma.sync; on compute 9.0 also the sm_90a cp.async / TMA / free-running TMA variants) | estimator + selection
   (flexprefill_select: estimate, select, CSR) | sparse kernel (forward - select) | total | speed-up | density |
   TFLOP/s on computed blocks (4 * bs^2 * D per computed block, diagonal blocks counted whole).
 Accuracy (N = 8K and 32K): float64 reference on sampled query rows; error of SDPA and of our dense kernel against the
@@ -10,7 +12,8 @@ dense reference, of our sparse output against the float64 reference over the sam
 most 2x the dense bf16 error).
 With --qk DIR (tools/default-model/dump_qk.py output) the same rows run on the trained default model's real Q/K/V
 of each dumped layer, cut to each N (a prefix of a causal prompt is itself a valid prompt), in that model's shape.
-Usage: python3 bench.py --lib path/to/libflexprefill.so [--sizes 4096,...] [--reps 5] [--qk DIR]
+--profile N prints the CUDA time per kernel of one structured forward at N (torch.profiler).
+Usage: python3 bench.py --lib path/to/libflexprefill.so [--sizes 4096,...] [--reps 5] [--qk DIR] [--profile N]
 """
 import json
 import os
