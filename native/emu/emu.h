@@ -99,6 +99,7 @@ inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__float2
 struct alignas(16) float4 {
     float x, y, z, w;
 };
+inline float rsqrtf(float x) { return 1.f / std::sqrt(x); } // CUDA's; the GPU's is approximate (2 ulp)
 
 // ---- bit casts, atomics, fences -------------------------------------------------------------------------------
 inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }

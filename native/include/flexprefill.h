@@ -159,6 +159,14 @@ FLEXPREFILL_API flexprefill_status flexprefill_decode_workspace_size(const flexp
 /* Decode attention on p->stream; writes out (and lse when set). */
 FLEXPREFILL_API flexprefill_status flexprefill_decode(const flexprefill_params* p);
 
+/* RMSNorm over the last dimension as transformers computes it for bf16 models, in one launch on `stream`:
+ *   y = bf16(weight * bf16(x * rsqrt(mean(x^2) + eps))), x and weight read as fp32.
+ * x, y [rows, hidden] bf16 (row strides in elements; y may be x), weight [hidden] bf16, all 16-byte aligned;
+ * hidden a multiple of 8 up to 65536 (UNSUPPORTED otherwise: fall back). */
+FLEXPREFILL_API flexprefill_status flexprefill_rms_norm(const void* x, const void* weight, void* y, int64_t rows,
+                                                        int32_t hidden, int64_t x_row_stride, int64_t y_row_stride,
+                                                        float eps, void* stream);
+
 #ifdef __cplusplus
 }
 #endif

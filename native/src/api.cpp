@@ -326,6 +326,24 @@ flexprefill_status flexprefill_decode_workspace_size(const flexprefill_params* p
     return FLEXPREFILL_OK;
 }
 
+flexprefill_status flexprefill_rms_norm(const void* x, const void* weight, void* y, int64_t rows, int32_t hidden,
+                                        int64_t x_row_stride, int64_t y_row_stride, float eps, void* stream) {
+    g_last_error.clear();
+    if (!x || !weight || !y) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "x, weight and y must be device pointers (one is NULL)");
+    if (rows < 1) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "rows is %lld; it must be >= 1", (long long)rows);
+    if (rows > INT32_MAX) return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "rows is %lld; at most %d are supported", (long long)rows, INT32_MAX);
+    if (hidden < 8 || hidden % 8 != 0 || hidden > 65536)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "hidden is %d; supported: multiples of 8 up to 65536", hidden);
+    if (x_row_stride < hidden || y_row_stride < hidden || x_row_stride % 8 != 0 || y_row_stride % 8 != 0)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "row strides %lld / %lld must be multiples of 8 and >= hidden (%d)",
+                       (long long)x_row_stride, (long long)y_row_stride, hidden);
+    for (const void* ptr : {x, weight, static_cast<const void*>(y)})
+        if (reinterpret_cast<uintptr_t>(ptr) % 16 != 0)
+            return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "x, weight and y must be 16-byte aligned");
+    if (!(eps > 0.0f) || !std::isfinite(eps)) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "eps is %g; it must be > 0", (double)eps);
+    return run_rms_norm(RmsNormCall{x, weight, y, rows, x_row_stride, y_row_stride, hidden, eps, stream});
+}
+
 flexprefill_status flexprefill_decode(const flexprefill_params* p) {
     g_last_error.clear();
     if (flexprefill_status s = validate_decode(p, true)) return s;

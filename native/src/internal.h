@@ -56,4 +56,17 @@ struct DecodeLayout {
 int32_t multiprocessor_count(); // of the current device; a nominal 132 when there is none
 flexprefill_status run_decode(const flexprefill_params& p, const DecodeLayout& L);
 
+// One flexprefill_rms_norm call, validated.
+struct RmsNormCall {
+    const void* x;
+    const void* weight;
+    void* y;
+    int64_t rows, x_row_stride, y_row_stride;
+    int32_t hidden;
+    float eps;
+    void* stream;
+};
+// Implemented by norm.cu (also under the emulator) or no_cuda.cpp.
+flexprefill_status run_rms_norm(const RmsNormCall& c);
+
 } // namespace flexprefill

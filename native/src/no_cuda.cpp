@@ -1,4 +1,4 @@
-// Stand-in for pipeline.cu and decode.cu when the library is built without CUDA: the C API still validates and sizes
+// Stand-in for pipeline.cu, decode.cu and norm.cu when the library is built without CUDA: the C API still validates and sizes
 // workspaces (tested on CPU-only machines), and every call that would touch a device says why it cannot.
 #include "internal.h"
 
@@ -19,6 +19,10 @@ flexprefill_status copy_to_host(const flexprefill_params&, void*, uint64_t, uint
 int32_t multiprocessor_count() { return 132; } // workspaces sized as for an H100 / H200
 
 flexprefill_status run_decode(const flexprefill_params&, const DecodeLayout&) {
+    return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "%s", backend_description());
+}
+
+flexprefill_status run_rms_norm(const RmsNormCall&) {
     return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "%s", backend_description());
 }
 

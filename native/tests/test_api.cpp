@@ -174,4 +174,17 @@ TEST(decode_checks_the_workspace_and_without_cuda_says_why) {
     CHECK(flexprefill_decode(&p) == FLEXPREFILL_ERROR_NO_CUDA && error_mentions("cuda"));
 }
 
+TEST(rms_norm_names_each_limit_and_without_cuda_says_why) {
+    alignas(16) static unsigned char buf[4096];
+    void* x = buf;
+    CHECK(flexprefill_rms_norm(nullptr, x, x, 1, 64, 64, 64, 1e-5f, nullptr) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("NULL"));
+    CHECK(flexprefill_rms_norm(x, x, x, 0, 64, 64, 64, 1e-5f, nullptr) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("rows"));
+    CHECK(flexprefill_rms_norm(x, x, x, 1, 60, 64, 64, 1e-5f, nullptr) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("hidden"));
+    CHECK(flexprefill_rms_norm(x, x, x, 1, 64, 32, 64, 1e-5f, nullptr) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("strides"));
+    CHECK(flexprefill_rms_norm(buf + 2, x, x, 1, 64, 64, 64, 1e-5f, nullptr) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("aligned"));
+    CHECK(flexprefill_rms_norm(x, x, x, 1, 64, 64, 64, 0.0f, nullptr) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("eps"));
+    if (flexprefill_cuda_available()) return; // runs in the GPU harness
+    CHECK(flexprefill_rms_norm(x, x, x, 1, 64, 64, 64, 1e-5f, nullptr) == FLEXPREFILL_ERROR_NO_CUDA && error_mentions("cuda"));
+}
+
 int main() { return check::run_all(); }

@@ -82,6 +82,34 @@ __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], 
 
 #endif
 
+// Eight consecutive bf16 (16-byte aligned) as fp32, and back: one 16-byte access on the GPU; element by element on
+// the emulator (host C++ may not read bf16 storage through a 16-byte type).
+__device__ __forceinline__ void load_bf16x8(const __nv_bfloat16* p, float (&f)[8]) {
+#ifdef FLEXPREFILL_EMULATE
+    for (int j = 0; j < 8; j++) f[j] = __bfloat162float(p[j]);
+#else
+    const uint4 raw = *reinterpret_cast<const uint4*>(p);
+    const __nv_bfloat162* v = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+        const float2 x = __bfloat1622float2(v[j]);
+        f[2 * j] = x.x;
+        f[2 * j + 1] = x.y;
+    }
+#endif
+}
+__device__ __forceinline__ void store_bf16x8(__nv_bfloat16* p, const float (&f)[8]) {
+#ifdef FLEXPREFILL_EMULATE
+    for (int j = 0; j < 8; j++) p[j] = __float2bfloat16_rn(f[j]);
+#else
+    uint4 raw;
+    __nv_bfloat162* v = reinterpret_cast<__nv_bfloat162*>(&raw);
+#pragma unroll
+    for (int j = 0; j < 4; j++) v[j] = __floats2bfloat162_rn(f[2 * j], f[2 * j + 1]);
+    *reinterpret_cast<uint4*>(p) = raw;
+#endif
+}
+
 __device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t*>(&v);

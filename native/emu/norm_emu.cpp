@@ -1,0 +1,3 @@
+// The RMSNorm launcher compiled for the SIMT emulator (see emu.h).
+#include "emu.h"
+#include "../src/norm.cu"
