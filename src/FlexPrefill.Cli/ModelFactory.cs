@@ -32,6 +32,7 @@ static class ModelFactory
                 ? new NativeFlexPrefillAttention(key.Item1)
                 : new FlexPrefillAttention(key.Item1)),
             DecodeAttention = native ? () => new NativeDecodeAttention() : null,
+            RmsNormKernel = native ? () => new NativeRmsNorm() : null,
         };
     }
 

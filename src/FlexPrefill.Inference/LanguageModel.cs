@@ -48,12 +48,13 @@ public sealed class LanguageModel : ILanguageModel
         _worker = new InferenceWorker(options.QueueCapacity);
         try
         {
-            // Weights are created on the inference thread, like every other tensor of this model; the decode attention
-            // first, so that nothing needs freeing when its factory throws.
+            // Weights are created on the inference thread, like every other tensor of this model; the norm kernel (which
+            // holds nothing to free) and the decode attention first, so that nothing needs freeing when a factory throws.
             _model = _worker.Invoke(() =>
             {
+                IRmsNormKernel? norm = options.RmsNormKernel?.Invoke();
                 IDecodeAttention decode = options.DecodeAttention?.Invoke() ?? new DenseDecodeAttention();
-                return new Transformer(config, weights(DType, device), DType, device) { DecodeAttention = decode };
+                return new Transformer(config, weights(DType, device), DType, device) { DecodeAttention = decode, RmsNormKernel = norm };
             });
         }
         catch

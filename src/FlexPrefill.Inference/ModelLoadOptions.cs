@@ -33,4 +33,10 @@ public sealed record ModelLoadOptions
     /// <see cref="DenseDecodeAttention"/>.
     /// </summary>
     public Func<IDecodeAttention>? DecodeAttention { get; init; }
+
+    /// <summary>
+    /// Makes the fused RMSNorm the model's norms use (e.g. libflexprefill's kernel), once per model on its inference
+    /// thread; it may return null. Null (or a kernel that declines a call) runs the managed ops.
+    /// </summary>
+    public Func<IRmsNormKernel?>? RmsNormKernel { get; init; }
 }

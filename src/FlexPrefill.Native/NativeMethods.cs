@@ -52,6 +52,10 @@ internal static partial class NativeMethods
     [LibraryImport(Library, EntryPoint = "flexprefill_decode")]
     internal static partial FlexPrefillStatus Decode(in NativeParams p);
 
+    [LibraryImport(Library, EntryPoint = "flexprefill_rms_norm")]
+    internal static partial FlexPrefillStatus RmsNorm(nint x, nint weight, nint y, long rows, int hidden, long xRowStride,
+        long yRowStride, float eps, nint stream);
+
     /// <summary>
     /// The data pointer of a tensor (at::Tensor::data_ptr, storage offset included), from TorchSharp's own native
     /// library: TorchSharp's <c>storage&lt;T&gt;()</c> does not accept bf16.

@@ -91,6 +91,9 @@ internal sealed record FlexPrefillModelLoader(Func<FlexPrefillServiceOptions, IL
         DecodeAttention = o.NativeKernels && o.Device.StartsWith("cuda", StringComparison.Ordinal)
             ? () => NativeDecodeAttention.CreateOrManaged(o.NativeLibraryPath)
             : null,
+        RmsNormKernel = o.NativeKernels && o.Device.StartsWith("cuda", StringComparison.Ordinal)
+            ? () => NativeRmsNorm.CreateIfAvailable(o.NativeLibraryPath)
+            : null,
     };
 
     /// <summary>

@@ -27,6 +27,21 @@ internal sealed class Transformer : nn.Module
     /// <summary>Attention of decode steps (and of one-token prefill chunks) on the KV cache.</summary>
     public IDecodeAttention DecodeAttention { get; init; } = new DenseDecodeAttention();
 
+    /// <summary>The fused RMSNorm every norm of the model tries first (null: the managed ops).</summary>
+    public IRmsNormKernel? RmsNormKernel
+    {
+        get => model.norm.Kernel;
+        init
+        {
+            foreach (var block in model.layers)
+            {
+                block.input_layernorm.Kernel = value;
+                block.post_attention_layernorm.Kernel = value;
+            }
+            model.norm.Kernel = value;
+        }
+    }
+
     public Transformer(ModelConfig config, IWeightSource weights, ScalarType dtype, Device device) : base(nameof(Transformer))
     {
         Config = config;
@@ -206,9 +221,13 @@ internal sealed class RmsNorm : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The fused kernel tried first (null: the managed ops below).</summary>
+    public IRmsNormKernel? Kernel { get; set; }
+
     /// <remarks>In place where the tensor is this method's own; no casts when x is float32 already.</remarks>
     public Tensor forward(Tensor x)
     {
+        if (Kernel?.Forward(x, weight, _eps) is { } fused) return fused;
         ScalarType dtype = x.dtype;
         Tensor x32 = dtype == ScalarType.Float32 ? x : x.to(ScalarType.Float32);
         Tensor normed = x32 * x32.pow(2).mean([-1], keepdim: true).add_(_eps).rsqrt_();
