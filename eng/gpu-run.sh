@@ -53,6 +53,7 @@ lib=$root/$build/libflexprefill.so
 if want validate; then
   (cd "$build" && ctest --output-on-failure -E emulated) >"$logs/ctest.log" 2>&1 && note "ctest ok" || { note "ctest FAILED"; status=1; }
   "$build/fp_wgmma_check" 2>&1 | tee -a "$summary" >"$logs/wgmma.log"
+  "$build/fp_validate_norm" >"$logs/validate-norm.log" 2>&1 && note "validate norm ok" || { note "validate norm FAILED"; status=1; }
   timeout 300 "$build/fp_validate" >"$logs/validate.log" 2>&1 && note "validate ok" || { note "validate FAILED"; status=1; }
   grep -E "FAIL|kernels:" "$logs/validate.log" | head -30 >>"$summary"
   timeout 180 compute-sanitizer --tool memcheck --leak-check no "$build/fp_validate" --quick >"$logs/sanitizer.log" 2>&1
