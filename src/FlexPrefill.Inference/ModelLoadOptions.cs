@@ -36,7 +36,8 @@ public sealed record ModelLoadOptions
 
     /// <summary>
     /// Makes the fused RMSNorm the model's norms use (e.g. libflexprefill's kernel), once per model on its inference
-    /// thread; it may return null. Null (or a kernel that declines a call) runs the managed ops.
+    /// thread; it may return null. Null (or a kernel that declines a call) runs the managed ops. The model does not
+    /// dispose it.
     /// </summary>
     public Func<IRmsNormKernel?>? RmsNormKernel { get; init; }
 }
