@@ -98,8 +98,7 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
     {
         if (call.Statistics is { } statistics)
         {
-            long s = q.shape[2], t = k.shape[2], bs = Options.BlockSize, nb = (t + bs - 1) / bs, r0 = (t - s) / bs;
-            long causal = (nb * (nb + 1) - r0 * (r0 + 1)) / 2; // rows r0 .. nb - 1 hold r + 1 blocks each
+            long causal = new BlockGrid((int)k.shape[2], (int)q.shape[2], Options.BlockSize).CausalBlocks;
             for (int h = 0; h < q.shape[1]; h++)
                 statistics.Add(new HeadStatistics(call.Layer, h, AttentionPattern.Dense, double.NaN, causal, causal));
             statistics.AddDenseFallback(call.Layer);
