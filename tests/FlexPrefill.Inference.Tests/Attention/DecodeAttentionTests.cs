@@ -1,6 +1,5 @@
 using FlexPrefill.Inference.Attention;
 using FlexPrefill.Inference.Generation;
-using FlexPrefill.Inference.Models;
 using FlexPrefill.Inference.Tests.Engine;
 using static TorchSharp.torch;
 
@@ -8,12 +7,6 @@ namespace FlexPrefill.Inference.Tests.Attention;
 
 public class DecodeAttentionTests
 {
-    static readonly ModelConfig Tiny = new()
-    {
-        ModelType = "llama", VocabSize = 101, HiddenSize = 32, IntermediateSize = 48, NumLayers = 3, NumHeads = 4,
-        NumKvHeads = 2, MaxPositionEmbeddings = 512, RmsNormEps = 1e-5, EosTokenIds = [],
-    };
-
     [Fact]
     public void The_two_matmuls_equal_dense_attention_of_the_last_position()
     {
@@ -34,13 +27,13 @@ public class DecodeAttentionTests
         int[] prompt = Run.Prompt(12, 101);
         var options = new GenerationOptions { MaxTokens = 5 };
         GenerationSummary plain, recorded;
-        using (var model = LanguageModel.CreateRandom(Tiny, seed: 3))
+        using (var model = LanguageModel.CreateRandom(Run.Tiny, seed: 3))
         {
             Assert.Equal("dense", model.DecodeAttention);
             plain = await Run.Generate(model, prompt, options);
         }
         var recording = new RecordingDecode();
-        using (var model = LanguageModel.CreateRandom(Tiny, new ModelLoadOptions { DecodeAttention = () => recording }, seed: 3))
+        using (var model = LanguageModel.CreateRandom(Run.Tiny, new ModelLoadOptions { DecodeAttention = () => recording }, seed: 3))
         {
             Assert.Equal("recording", model.DecodeAttention);
             recorded = await Run.Generate(model, prompt, options);
@@ -55,7 +48,7 @@ public class DecodeAttentionTests
     public void A_decode_attention_factory_that_throws_fails_the_load()
     {
         var e = Assert.Throws<InvalidOperationException>(() =>
-            LanguageModel.CreateRandom(Tiny, new ModelLoadOptions { DecodeAttention = () => throw new InvalidOperationException("no kernel") }));
+            LanguageModel.CreateRandom(Run.Tiny, new ModelLoadOptions { DecodeAttention = () => throw new InvalidOperationException("no kernel") }));
         Assert.Equal("no kernel", e.Message);
     }
 

@@ -7,14 +7,8 @@ namespace FlexPrefill.Inference.Tests.Engine;
 
 public class GenerationTests
 {
-    static readonly ModelConfig Tiny = new()
-    {
-        ModelType = "llama", VocabSize = 101, HiddenSize = 32, IntermediateSize = 48, NumLayers = 3, NumHeads = 4,
-        NumKvHeads = 2, MaxPositionEmbeddings = 512, RmsNormEps = 1e-5, EosTokenIds = [],
-    };
-
     static LanguageModel Random(ModelLoadOptions? options = null, ModelConfig? config = null) =>
-        LanguageModel.CreateRandom(config ?? Tiny, options, seed: 3);
+        LanguageModel.CreateRandom(config ?? Run.Tiny, options, seed: 3);
 
     [Fact]
     public async Task Greedy_generation_is_deterministic_and_stops_at_max_tokens()
@@ -51,16 +45,16 @@ public class GenerationTests
     public void Decode_logits_equal_prefill_logits_and_a_split_prefill_equals_a_whole_one()
     {
         var weights = new FlexPrefill.Inference.Loading.RandomWeights(5, ScalarType.Float32, CPU, std: 0.1);
-        using var model = new Transformer(Tiny, weights, ScalarType.Float32, CPU);
+        using var model = new Transformer(Run.Tiny, weights, ScalarType.Float32, CPU);
         using var scope = NewDisposeScope();
         long[] ids = Run.Prompt(20, 101, seed: 6).Select(t => (long)t).ToArray();
         var dense = new DenseAttention();
 
-        using var whole = new KvCache(Tiny, 1, 20, ScalarType.Float32, CPU);
+        using var whole = new KvCache(Run.Tiny, 1, 20, ScalarType.Float32, CPU);
         Tensor all = model.Prefill(tensor(ids).unsqueeze(0), whole, dense, arange(20), cancellationToken: Run.Ct); // [1, 20, V]
 
         // 12 tokens, then 6 more through the T > S path, then two decode steps
-        using var split = new KvCache(Tiny, 1, 20, ScalarType.Float32, CPU);
+        using var split = new KvCache(Run.Tiny, 1, 20, ScalarType.Float32, CPU);
         model.Prefill(tensor(ids[..12]).unsqueeze(0), split, dense, cancellationToken: Run.Ct);
         Tensor chunk = model.Prefill(tensor(ids[12..18]).unsqueeze(0), split, dense, arange(6), cancellationToken: Run.Ct); // [1, 6, V]
         Tensor d18 = model.Decode(tensor(new[] { ids[18] }).unsqueeze(0), split);

@@ -1,9 +1,17 @@
 using FlexPrefill.Inference.Generation;
+using FlexPrefill.Inference.Models;
 
 namespace FlexPrefill.Inference.Tests.Engine;
 
 static class Run
 {
+    /// <summary>A 3-layer random Llama (hidden 32, 4 / 2 heads, vocabulary 101) that never stops before MaxTokens.</summary>
+    public static readonly ModelConfig Tiny = new()
+    {
+        ModelType = "llama", VocabSize = 101, HiddenSize = 32, IntermediateSize = 48, NumLayers = 3, NumHeads = 4,
+        NumKvHeads = 2, MaxPositionEmbeddings = 512, RmsNormEps = 1e-5, EosTokenIds = [],
+    };
+
     public static async Task<(List<GenerationUpdate> Updates, GenerationSummary Summary)> Collect(IAsyncEnumerable<GenerationUpdate> stream)
     {
         var updates = new List<GenerationUpdate>();

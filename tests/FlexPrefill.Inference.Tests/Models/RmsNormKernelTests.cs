@@ -1,5 +1,4 @@
 using FlexPrefill.Inference.Generation;
-using FlexPrefill.Inference.Models;
 using FlexPrefill.Inference.Tests.Engine;
 using static TorchSharp.torch;
 
@@ -7,22 +6,16 @@ namespace FlexPrefill.Inference.Tests.Models;
 
 public class RmsNormKernelTests
 {
-    static readonly ModelConfig Tiny = new()
-    {
-        ModelType = "llama", VocabSize = 101, HiddenSize = 32, IntermediateSize = 48, NumLayers = 3, NumHeads = 4,
-        NumKvHeads = 2, MaxPositionEmbeddings = 512, RmsNormEps = 1e-5, EosTokenIds = [],
-    };
-
     [Fact]
     public async Task A_configured_norm_kernel_runs_every_norm_of_every_step_and_gives_the_same_tokens()
     {
         int[] prompt = Run.Prompt(12, 101);
         var options = new GenerationOptions { MaxTokens = 5 };
         GenerationSummary plain, fused;
-        using (var model = LanguageModel.CreateRandom(Tiny, seed: 3))
+        using (var model = LanguageModel.CreateRandom(Run.Tiny, seed: 3))
             plain = await Run.Generate(model, prompt, options);
         var kernel = new RecordingNorm(decline: false);
-        using (var model = LanguageModel.CreateRandom(Tiny, new ModelLoadOptions { RmsNormKernel = () => kernel }, seed: 3))
+        using (var model = LanguageModel.CreateRandom(Run.Tiny, new ModelLoadOptions { RmsNormKernel = () => kernel }, seed: 3))
             fused = await Run.Generate(model, prompt, options);
         Assert.Equal(plain.Tokens, fused.Tokens);
         Assert.Equal(5 * (2 * 3 + 1), kernel.Calls); // a prefill and four decode steps, two norms a layer and the final one
@@ -34,10 +27,10 @@ public class RmsNormKernelTests
         int[] prompt = Run.Prompt(9, 101);
         var options = new GenerationOptions { MaxTokens = 3 };
         GenerationSummary plain, declined;
-        using (var model = LanguageModel.CreateRandom(Tiny, seed: 4))
+        using (var model = LanguageModel.CreateRandom(Run.Tiny, seed: 4))
             plain = await Run.Generate(model, prompt, options);
         var kernel = new RecordingNorm(decline: true);
-        using (var model = LanguageModel.CreateRandom(Tiny, new ModelLoadOptions { RmsNormKernel = () => kernel }, seed: 4))
+        using (var model = LanguageModel.CreateRandom(Run.Tiny, new ModelLoadOptions { RmsNormKernel = () => kernel }, seed: 4))
             declined = await Run.Generate(model, prompt, options);
         Assert.Equal(plain.Tokens, declined.Tokens);
         Assert.Equal(3 * 7, kernel.Calls);
