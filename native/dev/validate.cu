@@ -12,13 +12,9 @@
 //   kernels    D = 128, bs = 128: the default kernel (sm_90a on compute 9.0) within 2x the mma.sync kernel's error
 //   layouts    K/V as [T, Hkv, D] and as [Hkv, T, D] (the .NET cache; the TMA kernel orders its tensor map by stride)
 // Usage: fp_validate [--quick | --medium]. Exit 0 all passed, 1 a check failed, 77 no CUDA device (ctest skip).
-#include "../include/flexprefill.h"
 #include "../reference/reference.h"
 #include "../tests/synthetic.h"
-
-#ifndef FLEXPREFILL_EMULATE
-#include <cuda_runtime.h>
-#endif
+#include "harness.h"
 
 #include <algorithm>
 #include <cmath>
@@ -28,23 +24,6 @@
 #include <vector>
 
 namespace {
-
-int g_failures = 0;
-
-#define CUDA_OK(call)                                                                                                  \
-    do {                                                                                                               \
-        cudaError_t e_ = (call);                                                                                       \
-        if (e_ != cudaSuccess) { std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(1); } \
-    } while (0)
-#define FP_OK(call)                                                                                                    \
-    do {                                                                                                               \
-        flexprefill_status s_ = (call);                                                                                \
-        if (s_ != FLEXPREFILL_OK) { std::printf("flexprefill status %d: %s\n", (int)s_, flexprefill_last_error()); std::exit(1); } \
-    } while (0)
-#define EXPECT(cond, ...)                                                                                              \
-    do {                                                                                                               \
-        if (!(cond)) { std::printf("  FAIL: " __VA_ARGS__); std::printf("\n"); g_failures++; }                       \
-    } while (0)
 
 struct Case {
     int S, T, Hq, Hkv, D, bs;
@@ -64,13 +43,6 @@ std::vector<uint16_t> to_bits(const std::vector<float>& x) {
     std::vector<uint16_t> b(x.size());
     for (size_t i = 0; i < x.size(); i++) b[i] = synth::to_bf16_bits(x[i]);
     return b;
-}
-
-float bf16_to_float(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
 }
 
 flexprefill_params make_params(const Case& c, Device& d) {

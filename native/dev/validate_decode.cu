@@ -9,13 +9,9 @@
 // then, on a GPU and without --quick, a timing table for Llama-3.1-8B's shape (Hq 32, Hkv 8, D 128): decode time vs
 // T per pipeline depth and the K/V bandwidth reached (inputs rotated through >= 256 MiB so that L2 does not serve them).
 // Usage: fp_validate_decode [--quick]. Exit 0 all passed, 1 a check failed, 77 no CUDA device (ctest skip).
-#include "../include/flexprefill.h"
 #include "../reference/reference.h"
 #include "../tests/synthetic.h"
-
-#ifndef FLEXPREFILL_EMULATE
-#include <cuda_runtime.h>
-#endif
+#include "harness.h"
 
 #include <algorithm>
 #include <cmath>
@@ -25,23 +21,6 @@
 #include <vector>
 
 namespace {
-
-int g_failures = 0;
-
-#define CUDA_OK(call)                                                                                                  \
-    do {                                                                                                               \
-        cudaError_t e_ = (call);                                                                                       \
-        if (e_ != cudaSuccess) { std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(1); } \
-    } while (0)
-#define FP_OK(call)                                                                                                    \
-    do {                                                                                                               \
-        flexprefill_status s_ = (call);                                                                                \
-        if (s_ != FLEXPREFILL_OK) { std::printf("flexprefill status %d: %s\n", (int)s_, flexprefill_last_error()); std::exit(1); } \
-    } while (0)
-#define EXPECT(cond, ...)                                                                                              \
-    do {                                                                                                               \
-        if (!(cond)) { std::printf("  FAIL: " __VA_ARGS__); std::printf("\n"); g_failures++; }                       \
-    } while (0)
 
 struct Case {
     int T, Hq, Hkv, D;
@@ -56,13 +35,6 @@ struct Buffer {
     Buffer(const Buffer&) = delete;
     Buffer& operator=(const Buffer&) = delete;
 };
-
-float bf16_to_float(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
-}
 
 // K or V [T][Hkv][D] (synth's layout) as bf16 bits in the KV cache's [Hkv][capacity][D].
 std::vector<uint16_t> cache_layout(const std::vector<float>& x, int T, int Hkv, int D, int capacity) {

@@ -5,28 +5,13 @@
 // within one bf16 unit in the last place (the GPU's fp32 sum and rsqrt may round a tie the other way), nothing left
 // unwritten, the padding between rows untouched.
 // Usage: fp_validate_norm [--quick]. Exit 0 all passed, 1 a check failed, 77 no CUDA device (ctest skip).
-#include "../include/flexprefill.h"
-
-#ifndef FLEXPREFILL_EMULATE
-#include <cuda_runtime.h>
-#endif
+#include "harness.h"
 
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 #include <random>
 #include <vector>
 
 namespace {
-
-int g_failures = 0;
-
-#define CUDA_OK(call)                                                                                                  \
-    do {                                                                                                               \
-        cudaError_t e_ = (call);                                                                                       \
-        if (e_ != cudaSuccess) { std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(e_), __FILE__, __LINE__); std::exit(1); } \
-    } while (0)
 
 uint16_t to_bf16(double v) { // round to nearest even, as __float2bfloat16_rn
     float f = (float)v;
@@ -34,13 +19,6 @@ uint16_t to_bf16(double v) { // round to nearest even, as __float2bfloat16_rn
     std::memcpy(&u, &f, 4);
     u += 0x7fffu + ((u >> 16) & 1u);
     return (uint16_t)(u >> 16);
-}
-
-double from_bf16(uint16_t b) {
-    uint32_t u = (uint32_t)b << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
 }
 
 struct Case {
@@ -75,14 +53,14 @@ void run_case(const Case& c, std::mt19937& rng) {
     int64_t off_by_one = 0, wrong = 0, padding = 0;
     for (int r = 0; r < c.rows; r++) {
         double ss = 0;
-        for (int i = 0; i < c.hidden; i++) ss += from_bf16(x[r * stride + i]) * from_bf16(x[r * stride + i]);
+        for (int i = 0; i < c.hidden; i++) ss += bf16_to_float(x[r * stride + i]) * bf16_to_float(x[r * stride + i]);
         const double inv = 1.0 / std::sqrt(ss / c.hidden + eps);
         for (int i = 0; i < c.hidden; i++) {
-            const uint16_t ref = to_bf16(from_bf16(w[i]) * from_bf16(to_bf16(from_bf16(x[r * stride + i]) * inv)));
+            const uint16_t ref = to_bf16(bf16_to_float(w[i]) * bf16_to_float(to_bf16(bf16_to_float(x[r * stride + i]) * inv)));
             const uint16_t got = y[r * stride + i];
             const int d = std::abs((int)(int16_t)got - (int)(int16_t)ref); // adjacent bf16 values differ by 1 (same sign)
             off_by_one += d == 1;
-            wrong += d > 1 || !std::isfinite(from_bf16(got));
+            wrong += d > 1 || !std::isfinite(bf16_to_float(got));
         }
         for (int i = c.hidden; i < stride; i++) padding += y[r * stride + i] != (c.in_place ? x[r * stride + i] : 0xFFFF);
     }
