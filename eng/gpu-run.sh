@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (device tool): builds native/ for sm_90a + sm_80, then runs the chosen stages.
-#   eng/gpu-run.sh [validate] [bench] [qk] [dotnet] [e2e]      (no stage named: all of them, about 10 minutes)
+#   eng/gpu-run.sh [validate] [ncu] [bench] [qk] [dotnet] [e2e]      (no stage named: all of them, about 10 minutes)
 #   validate  ctest (the emulated-kernel tests are left to CI), the stage validator, the decode validator and its
 #             timing table (decode attention vs T, GB/s), compute-sanitizer on small cases of both
+#   ncu       Nsight Compute on one launch of the default sparse kernel (dense mode, structured input, N = 16K):
+#             throughput, warp stall reasons, pipe utilisation (a Firecracker machine reads the counters; gVisor not)
 #   bench     native/dev/bench.py: our kernels against dense SDPA, Llama-3.1-8B attention shapes, synthetic inputs
 #   qk        real Q/K/V of the default model at 64K (tools/default-model/dump_qk.py), bench.py --qk on them, and the
 #             model's needle accuracy at 32K and 64K (evaluate.py); needs .carry/data.tar.xz (.cache/data's texts and
@@ -16,7 +18,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-stages=" ${*:-validate bench qk dotnet e2e} "
+stages=" ${*:-validate ncu bench qk dotnet e2e} "
 want() { [[ $stages == *" $1 "* ]]; }
 OUT=${OUT:-$root/.cache/gpu-out}
 logs=/tmp/gpu-run-logs
@@ -68,6 +70,16 @@ if want validate; then
   rc=$?
   tail -2 "$logs/sanitizer-decode.log" >>"$summary"
   [ $rc -eq 0 ] && note "compute-sanitizer memcheck clean (decode)" || { note "compute-sanitizer rc=$rc (decode)"; status=1; }
+fi
+
+if want ncu; then
+  timeout 180 ncu --clock-control none --kernel-name regex:sparse_attention_tma --launch-count 1 \
+    --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section ComputeWorkloadAnalysis \
+    --section MemoryWorkloadAnalysis --section Occupancy \
+    python3 native/dev/bench.py --lib "$lib" --sizes 16384 --gammas 0.95 --inputs structured --check "" --reps 1 \
+    >"$logs/ncu.log" 2>&1 && note "ncu ok" || { note "ncu FAILED (ncu.log)"; status=1; }
+  sed -n '/sparse_attention_tma/,$p' "$logs/ncu.log" | grep -E "sparse_attention_tma|Section:|^    [A-Z][A-Za-z .()/-]+ {2,}" |
+    grep -vE "^ +(OPT|INF|WRN) " | head -120 >>"$summary"
 fi
 
 if want bench; then

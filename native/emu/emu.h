@@ -164,7 +164,7 @@ typedef void* cudaStream_t;
 enum { cudaSuccess = 0, cudaErrorInvalidValue = 1 };
 enum cudaMemcpyKind { cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice, cudaMemcpyHostToHost };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize };
-struct cudaDeviceProp { char name[256]; int multiProcessorCount; };
+struct cudaDeviceProp { char name[256]; int multiProcessorCount, major, minor; }; // compute capability 0.0: no sm_90a
 enum cudaDeviceAttr { cudaDevAttrMultiProcessorCount };
 
 inline cudaError_t cudaMalloc(void** p, size_t n) {
@@ -192,6 +192,7 @@ inline cudaError_t cudaDeviceGetAttribute(int* v, cudaDeviceAttr, int) { *v = 1;
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int) {
     std::snprintf(p->name, sizeof p->name, "SIMT emulator (CPU)");
     p->multiProcessorCount = 1;
+    p->major = p->minor = 0;
     return cudaSuccess;
 }
 template <class K>
