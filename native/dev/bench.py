@@ -4,12 +4,9 @@ Llama-3.1-8B attention shapes: Q [N, 32, 128], K/V [N, 8, 128], bf16; synthetic 
 (--inputs): "structured" (sinks, locality and stripes strong enough to hold their share at 128K; FLAVOURS) and
 "diffuse" (tests/synthetic.h's weak recipe). Per N and gamma (tau 0.1, min_budget 1024):
   dense SDPA (PyTorch, cuDNN/flash, same run) | our kernel with every block (dense mode: the default kernel and
-  mma.sync; on compute 9.0 also the sm_90a cp.async / TMA / free-running TMA variants) | estimator + selection
+  mma.sync; on compute 9.0 also the sm_90a cp.async / TMA with 2 stages / free-running TMA variants) | estimator + selection
   (flexprefill_select: estimate, select, CSR) | sparse kernel (forward - select) | total | speed-up | density |
-  TFLOP/s on computed blocks (4 * bs^2 * D per computed block, diagonal blocks counted whole). On compute 9.0 also
-  the sparse kernel alone (flexprefill_attend over one selection) per sm_90a variant: the default, 3 stages, and the
-  query-head pairs (one K/V load for two heads of a group, each computing the union of their blocks) with the
-  union's density and TFLOP/s.
+  TFLOP/s on computed blocks (4 * bs^2 * D per computed block, diagonal blocks counted whole).
 Accuracy (N = 8K and 32K): float64 reference on sampled query rows; error of SDPA and of our dense kernel against the
 dense reference, of our sparse output against the float64 reference over the same CSR (flash-attention's rule: at
 most 2x the dense bf16 error).
@@ -108,33 +105,6 @@ def synth_structured(n, seed):
 
 
 GENERATORS = {"structured": synth_structured, "diffuse": synth_diffuse}
-
-
-def union_blocks(lib, p, hq):
-    """Blocks the pair variants compute: each head of a pair (2j, 2j + 1) computes the row-wise union of both."""
-    import numpy as np
-
-    total = 0
-    for j in range(0, hq, 2):
-        keys = []
-        for h in (j, j + 1):
-            rp, ci = (np.asarray(x, dtype=np.int64) for x in lib.csr(p, h))
-            keys.append(np.repeat(np.arange(len(rp) - 1), np.diff(rp)) * (1 << 20) + ci)
-        total += 2 * np.union1d(*keys).size
-    return total
-
-
-def variant_kernels(lib, q, k, v, out, lse, gamma, reps, nnz, causal):
-    """The sm_90a variants' attend time over the same selection: "default / 3 stages / pairs / pairs 3 stages" ms,
-    the pairs' union density and the TFLOP/s of each on the blocks it computes."""
-    times = []
-    for variant in (0, 6, 7, 8):
-        pv = lib.params(q, k, v, out, lse, gamma=gamma, tau=0.1, min_budget=1024, variant=variant)
-        lib.select(pv)
-        times.append(timeit(lambda: lib.attend(pv), reps))
-    union = union_blocks(lib, pv, q.shape[1])  # the selection is the same for every variant
-    tf = "/".join(f"{4.0 * BS * BS * D * b / (t * 1e-3) / 1e12:.0f}" for b, t in zip((nnz, nnz, union, union), times))
-    return "/".join(f"{t:.2f}" for t in times), union / causal, tf
 
 
 def timeit(fn, reps, warmup=2):
@@ -260,7 +230,7 @@ def main():
         t_dense = timeit(lambda: lib.forward(pd), args.reps)
         pd1 = lib.params(q, k, v, out, lse, mode=1, variant=2)
         t_dense_v1 = timeit(lambda: lib.forward(pd1), args.reps)
-        sm90_dense = [lib.params(q, k, v, out, lse, mode=1, variant=x) for x in (3, 4, 5, 6, 7, 8)] if hopper else []
+        sm90_dense = [lib.params(q, k, v, out, lse, mode=1, variant=x) for x in (3, 4, 5)] if hopper else []
         t_dense_sm90 = "/".join(f"{timeit(lambda: lib.forward(px), args.reps):.2f}" for px in sm90_dense) or "-"
         dense_flops = 2.0 * n * n * D * hq  # causal: half of 4 N^2 D
         for gamma in gammas:
@@ -276,9 +246,8 @@ def main():
             qa = sum(h.pattern == 2 for h in heads)
             t_sparse = max(t_tot - t_sel, 1e-6)
             tflops = 4.0 * BS * BS * D * nnz / (t_sparse * 1e-3) / 1e12
-            variants = variant_kernels(lib, q, k, v, out, lse, gamma, args.reps, nnz, causal) if hopper else ("-", 0.0, "-")
             rows_out.append((label, n, gamma, t_sdpa, t_dense, t_dense_sm90, t_dense_v1, t_sel, t_sparse, t_tot, t_tot_v1, t_sdpa / t_tot,
-                             nnz / causal, f"{qa}/{hq}", tflops, dense_flops / (t_sdpa * 1e-3) / 1e12, variants))
+                             nnz / causal, f"{qa}/{hq}", tflops, dense_flops / (t_sdpa * 1e-3) / 1e12))
             print(f"{label} N={n} gamma={gamma}: sdpa {t_sdpa:.2f} ms ({how}), ours dense {t_dense:.2f}/{t_dense_v1:.2f} ms, "
                   f"select {t_sel:.2f} ms, total {t_tot:.2f} ms (mma.sync: {t_tot_v1:.2f}), density {nnz / causal:.3f}, "
                   f"query-aware heads {qa}", flush=True)
@@ -306,13 +275,13 @@ def main():
         profile_stages(lib, args.profile)
 
     print()
-    print("| input | N | gamma | dense SDPA ms | ours dense ms (default / mma.sync; sm_90a cp.async/TMA/TMA free-running/TMA 3 stages/pairs/pairs 3 stages) | est+select ms | sparse kernel ms | total ms (default / mma.sync) | "
-          "speed-up vs SDPA | density | QA heads | TFLOP/s computed | SDPA TFLOP/s | attend ms (default/3 stages/pairs/pairs 3 stages) | union density (pairs) | TFLOP/s computed (same order) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| input | N | gamma | dense SDPA ms | ours dense ms (default / mma.sync; sm_90a cp.async/TMA 2 stages/TMA free-running) | est+select ms | sparse kernel ms | total ms (default / mma.sync) | "
+          "speed-up vs SDPA | density | QA heads | TFLOP/s computed | SDPA TFLOP/s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows_out:
-        label, n, gamma, ts, td, td_sm90, td1, tsel, tsp, tt, tt1, sp, dens, qa, tf, stf, (vt, ud, vtf) = r
+        label, n, gamma, ts, td, td_sm90, td1, tsel, tsp, tt, tt1, sp, dens, qa, tf, stf = r
         print(f"| {label} | {n} | {gamma} | {ts:.2f} | {td:.2f} / {td1:.2f}; {td_sm90} | {tsel:.2f} | {tsp:.2f} | {tt:.2f} / {tt1:.2f} | "
-              f"{sp:.2f}x | {dens:.3f} | {qa} | {tf:.0f} | {stf:.0f} | {vt} | {ud:.3f} | {vtf} |")
+              f"{sp:.2f}x | {dens:.3f} | {qa} | {tf:.0f} | {stf:.0f} |")
     for label in dict.fromkeys(r[0] for r in rows_out):
         for gamma in gammas:
             faster = [r[1] for r in rows_out if r[0] == label and r[2] == gamma and r[9] < r[3]]

@@ -33,7 +33,7 @@ class Lib:
         L = self.lib
         L.flexprefill_last_error.restype = C.c_char_p
         L.flexprefill_version.restype = C.c_char_p
-        for name in ("flexprefill_forward", "flexprefill_select", "flexprefill_attend"):
+        for name in ("flexprefill_forward", "flexprefill_select"):
             getattr(L, name).argtypes = [C.POINTER(Params)]
         L.flexprefill_workspace_size.argtypes = [C.POINTER(Params), C.POINTER(C.c_uint64)]
         L.flexprefill_read_heads.argtypes = [C.POINTER(Params), C.POINTER(HeadInfo)]
@@ -84,10 +84,6 @@ class Lib:
 
     def select(self, p):
         self.check(self.lib.flexprefill_select(C.byref(p)))
-
-    def attend(self, p):
-        """Attention over the selection p's last select() left in its workspace."""
-        self.check(self.lib.flexprefill_attend(C.byref(p)))
 
     def heads(self, p):
         arr = (HeadInfo * p.heads_q)()

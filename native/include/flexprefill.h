@@ -76,12 +76,10 @@ typedef struct flexprefill_params {
     int32_t min_budget; /* tokens, >= 0 */
     int32_t max_budget; /* tokens; 0 = no cap */
     int32_t mode;       /* flexprefill_mode */
-    int32_t variant;    /* sparse kernel: 0 default (on compute 9.0 with D 128 and bs 128 the sm_90a TMA kernel, or
-                           the sm_90a cp.async one when the TMA unit cannot take the strides; else mma.sync v2),
-                           1 / 2 mma.sync v1 / v2, 3 sm_90a cp.async, 4 / 5 sm_90a TMA with / without ping-pong,
-                           6 TMA with 3 stages, 7 / 8 TMA over query-head pairs (one K/V load for two heads, each
-                           computing the union of their blocks; even group sizes), 2 / 3 stages (UNSUPPORTED where
-                           they cannot run); see src/kernels */
+    int32_t variant;    /* sparse kernel: 0 default (on compute 9.0 with D 128 and bs 128 the sm_90a TMA kernel with
+                           3 stages, or the sm_90a cp.async one when the TMA unit cannot take the strides; else
+                           mma.sync v2), 1 / 2 mma.sync v1 / v2, 3 sm_90a cp.async, 4 sm_90a TMA with 2 stages, 5 with
+                           free-running consumers (UNSUPPORTED where they cannot run); see src/kernels */
     float gamma;        /* (0, 1] */
     float tau;          /* [0, 1]; 0 disables query-aware heads */
     int32_t reserved;   /* 0 */

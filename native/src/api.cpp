@@ -89,8 +89,8 @@ flexprefill_status validate(const flexprefill_params* p, bool need_pointers, boo
     if (p->max_budget < 0) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "max_budget is %d; it must be >= 0 (0 = none)", p->max_budget);
     if (p->mode != FLEXPREFILL_MODE_AUTO && p->mode != FLEXPREFILL_MODE_DENSE)
         return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "mode is %d; expected 0 (auto) or 1 (dense)", p->mode);
-    if (p->variant < 0 || p->variant > 8)
-        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "variant is %d; expected 0 to 8", p->variant);
+    if (p->variant < 0 || p->variant > 5)
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "variant is %d; expected 0 to 5", p->variant);
     const int64_t nb = ceil_div(p->seq_k, p->block_size);
     if (nb > 16384)
         return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "seq_k %d gives %lld key blocks; at most 16384 are supported",

@@ -126,48 +126,41 @@ EncodeTiled encode_tiled() {
     return fn;
 }
 
-// A [rows, heads, 128] bf16 tensor (strides in elements) as a tensor map of 64 x 1 x box_rows boxes with the 128-byte
+// A [rows, heads, 128] bf16 tensor (strides in elements) as a tensor map of 64 x 1 x 128 boxes with the 128-byte
 // swizzle, dimensions ordered by stride (the TMA unit wants them ascending). False when the TMA unit cannot take it.
 bool head_map(CUtensorMap& map, int& heads_outer, const void* base, int64_t rows, int64_t heads, int64_t row_stride,
-              int64_t head_stride, cuuint32_t box_rows = 128) {
+              int64_t head_stride) {
     const EncodeTiled encode = encode_tiled();
     if (!encode || reinterpret_cast<uintptr_t>(base) % 16 || (row_stride * 2) % 16 || (head_stride * 2) % 16) return false;
     heads_outer = head_stride > row_stride || heads == 1;
     const cuuint64_t dims[3] = {128, (cuuint64_t)(heads_outer ? rows : heads), (cuuint64_t)(heads_outer ? heads : rows)};
     const cuuint64_t strides[2] = {(cuuint64_t)(heads_outer ? row_stride : head_stride) * 2,
                                    (cuuint64_t)(heads_outer ? head_stride : row_stride) * 2};
-    const cuuint32_t box[3] = {64, heads_outer ? box_rows : 1u, heads_outer ? 1u : box_rows}, unit[3] = {1, 1, 1};
+    const cuuint32_t box[3] = {64, heads_outer ? 128u : 1u, heads_outer ? 1u : 128u}, unit[3] = {1, 1, 1};
     return encode(&map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(base), dims, strides, box, unit,
                   CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                   CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
 // The tensor maps of the warp-specialised TMA kernel when the tensors suit the TMA unit; false otherwise.
-bool tma_maps(const flexprefill_params& p, const Layout& L, bool pair, sm90::TmaMaps& m) {
-    int q64_outer = 0;
+bool tma_maps(const flexprefill_params& p, const Layout& L, sm90::TmaMaps& m) {
     return head_map(m.q, m.q_heads_outer, p.q, L.S, L.Hq, p.q_row_stride, p.q_head_stride) &&
-           (!pair || head_map(m.q64, q64_outer, p.q, L.S, L.Hq, p.q_row_stride, p.q_head_stride, 64)) &&
            head_map(m.k, m.k_heads_outer, p.k, L.T, L.Hkv, p.k_row_stride, p.k_head_stride) &&
            head_map(m.v, m.v_heads_outer, p.v, L.T, L.Hkv, p.v_row_stride, p.v_head_stride);
 }
 
-// A TMA kernel instantiation and its shared memory: variant 0 / 4 (the default: ping-pong, 2 stages), 5 (free-running
-// consumers), 6 (3 stages), 7 / 8 (PAIR: one K/V load for two query heads, 2 / 3 stages).
+// A TMA kernel instantiation and its shared memory: the default (ping-pong, 3 stages), variant 4 (2 stages) or 5
+// (free-running consumers).
 struct TmaKernel {
     void (*kernel)(const sm90::TmaMaps, AttnArgs);
     int smem;
-    bool pair;
 };
 
 TmaKernel tma_kernel(int variant) {
     using namespace sm90;
-    switch (variant) {
-    case 5: return {sparse_attention_tma_kernel<false, 2, false>, tma_smem_bytes<2>(), false};
-    case 6: return {sparse_attention_tma_kernel<true, 3, false>, tma_smem_bytes<3>(), false};
-    case 7: return {sparse_attention_tma_kernel<true, 2, true>, tma_smem_bytes<2>(), true};
-    case 8: return {sparse_attention_tma_kernel<true, 3, true>, tma_smem_bytes<3>(), true};
-    default: return {sparse_attention_tma_kernel<true, 2, false>, tma_smem_bytes<2>(), false};
-    }
+    if (variant == 4) return {sparse_attention_tma_kernel<true, 2>, tma_smem_bytes<2>()};
+    if (variant == 5) return {sparse_attention_tma_kernel<false, 3>, tma_smem_bytes<3>()};
+    return {sparse_attention_tma_kernel<true, 3>, tma_smem_bytes<3>()};
 }
 #endif
 
@@ -176,15 +169,13 @@ flexprefill_status launch_attention_sm90(const flexprefill_params& p, const Layo
     (void)p; (void)L; (void)st; (void)dense;
     return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "the sm_90a attention kernel does not run on the emulator");
 #else
-    const TmaKernel k = tma_kernel(p.variant);
-    if (k.pair && L.G % 2)
-        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variants 7 and 8 (query-head pairs) need an even group size; G is %d", L.G);
     sm90::TmaMaps maps{};
-    const bool tma = p.variant != 3 && tma_maps(p, L, k.pair, maps);
+    const bool tma = p.variant != 3 && tma_maps(p, L, maps);
     if (p.variant >= 4 && !tma)
-        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variants 4 to 8 (TMA kernels): the TMA unit cannot take these tensors "
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variants 4 and 5 (TMA kernels): the TMA unit cannot take these tensors "
                        "(16-byte aligned pointers and strides needed) or cuTensorMapEncodeTiled is missing");
     if (tma) {
+        const TmaKernel k = tma_kernel(p.variant);
         FP_CUDA(allow_smem(k.kernel, k.smem));
         launch(k.kernel, (unsigned)L.rows * L.Hq, sm90::kTmaThreads, k.smem, st, maps, attention_args(p, L, dense));
         FP_LAUNCHED("sparse attention (sm_90a, TMA)");
@@ -325,7 +316,7 @@ flexprefill_status run_pipeline(const flexprefill_params& p, const Layout& L, bo
     const bool dense = L.dense;
     const bool hopper = hopper_kernel_applies(L);
     if (p.variant >= 3 && !hopper)
-        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variants 3 to 8 (sm_90a kernels) need compute capability 9.0, D 128 and bs 128");
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "variants 3 to 5 (sm_90a kernels) need compute capability 9.0, D 128 and bs 128");
     if (p.variant >= 3 || (p.variant == 0 && hopper)) return launch_attention_sm90(p, L, st, dense);
     if (L.D == 64) return L.bs == 64 ? launch_attention<64, 4, 2>(p, L, st, dense) : launch_attention<64, 8, 2>(p, L, st, dense);
     if (L.bs == 64) return launch_attention<128, 4, 2>(p, L, st, dense);

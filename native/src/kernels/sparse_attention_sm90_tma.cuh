@@ -11,23 +11,23 @@
 //     it, it does block t + 1's softmax while the other consumer's products run.
 //   Scheduling, outputs, LSE and the zero rows of a partial or straddling block as in sparse_attention.cuh (TMA fills
 //   rows outside the tensor with zeros).
-// Shared memory: Q 32 KB + STAGES x (K 32 KB + V 32 KB) + barriers (STAGES 2 or 3: 3 is 226 KB of the 227 KB a CTA
-// may have). Tensor maps are built per call on the host (pipeline.cu); strides the TMA unit cannot take (not
-// multiples of 16 bytes) fall back to the cp.async kernel.
-// PAIR (issue #5's GQA question: load each K/V tile once for several query heads of a group): one CTA per (row r,
-//   two query heads of one KV head, half of the block's 128 rows); consumer c computes head 2j + c's 64 rows, so each
-//   K/V tile is loaded once for both heads. Both walk the sorted union of the two heads' CSR rows: a block only one of
-//   them selected is computed for both (a superset of each head's selection: accuracy equal or better, more FLOPs).
+// Shared memory: Q 32 KB + STAGES x (K 32 KB + V 32 KB) + barriers; 3 stages (the default) take 226 KB of the
+// 227 KB a CTA may have. Tensor maps are built per call on the host (pipeline.cu); strides the TMA unit cannot take
+// (not multiples of 16 bytes) fall back to the cp.async kernel.
 // Versions (H200, Llama-3.1-8B shapes, docs/benchmarks.md; TFLOP/s on computed blocks, dense mode at 128K):
 //   v1 the loop's last step inside it (S(t + 1) issued under a branch): ptxas C7520 serialised the wgmma: 289-309,
 //      478 ms (the cp.async kernel: 399 ms).
-//   v2 (this) the last step peeled: 338-447, 325 ms with ping-pong (variant 4); free-running consumers (variant 5)
-//      388 ms. cuDNN SDPA: 250 ms.
+//   v2 the last step peeled, 2 stages: 338-447, 315-325 ms with ping-pong (variant 4); free-running consumers 388 ms.
+//   v3 (this) 3 stages: 416-556, 264 ms (cuDNN SDPA: 250 ms). With 2 a stage is refilled only once both consumers
+//      are done with it, one block period before it is needed: too little to hide a 64 KB load.
+//   Not kept (session 5 call 1, commit 5809a98): query-head pairs, one K/V load for two heads of a group (a CTA per
+//   (row, pair, half of the rows), consumer c computing head 2j + c over the union of the pair's blocks): 4% slower
+//   than single heads in dense mode, where both compute the same blocks (274 vs 264 ms), and 1.5-1.8x slower on the
+//   structured inputs from 16K, whose unions hold 1.5-1.9x the blocks. The group's heads already share K/V tiles
+//   through L2: their CTAs run side by side.
 #pragma once
 #include "sparse_attention.cuh"
 #include "tma.cuh"
-
-#include <climits>
 
 namespace flexprefill::sm90 {
 
@@ -39,14 +39,13 @@ constexpr int tma_smem_bytes() { return 1024 + kTmaTileBytes * (1 + 2 * STAGES) 
 #ifndef FLEXPREFILL_EMULATE
 // Q, K and V as 3-D tensor maps over (d, head, row) or, when the head stride is the larger one (a [heads, rows, D]
 // cache), over (d, row, head): heads_outer says which, per tensor.
-// q64: Q in boxes of 64 rows (PAIR kernels; unused otherwise).
 struct TmaMaps {
-    CUtensorMap q, q64, k, v;
+    CUtensorMap q, k, v;
     int q_heads_outer, k_heads_outer, v_heads_outer;
 };
 
 #ifdef FP_SM90
-// Box of 64 d-values x the map's rows from `row`, of head `head`, starting at d = d0.
+// Box of 64 d-values x 128 rows from `row`, of head `head`, starting at d = d0.
 __device__ __forceinline__ void tma_rows(void* dst, const CUtensorMap* map, bool heads_outer, int d0, int head, int row,
                                          uint64_t* bar) {
     if (heads_outer) tma_load_3d(dst, map, d0, row, head, bar);
@@ -54,39 +53,9 @@ __device__ __forceinline__ void tma_rows(void* dst, const CUtensorMap* map, bool
 }
 #endif
 
-// The key blocks a CTA visits, ascending: one head's CSR row (0..r when dense), or (UNION) the union of two heads'
-// rows, merged as it goes. Every thread of the CTA walks its own copy in the same order.
-template <bool UNION>
-struct KeyBlocks {
-    const int32_t* a = nullptr; // null: dense, the columns 0..na-1
-    const int32_t* b = nullptr;
-    int na = 0, nb = 0, ia = 0, ib = 0;
-
-    __device__ __forceinline__ KeyBlocks(const AttnArgs& args, int h, int i, int r) {
-        if (!args.row_ptr) { na = r + 1; return; }
-        auto row = [&](int head, int& n) {
-            const int32_t* rp = args.row_ptr + (int64_t)head * (args.rows + 1);
-            n = rp[i + 1] - rp[i];
-            return args.col_idx + (int64_t)head * args.causal + rp[i];
-        };
-        a = row(h, na);
-        if constexpr (UNION) b = row(h + 1, nb);
-    }
-    __device__ __forceinline__ bool done() const { return ia >= na && (!UNION || ib >= nb); }
-    __device__ __forceinline__ int next() {
-        const int ca = ia < na ? (a ? a[ia] : ia) : INT_MAX;
-        if constexpr (!UNION) { ia++; return ca; }
-        const int cb = ib < nb ? b[ib] : INT_MAX;
-        const int c = min(ca, cb);
-        ia += ca == c;
-        ib += cb == c;
-        return c;
-    }
-};
-
 // PINGPONG: the consumers take turns issuing their products (named barriers); false lets them run free (benchmarks).
-// STAGES: depth of the K/V ring. PAIR: see the top of the file.
-template <bool PINGPONG, int STAGES, bool PAIR>
+// STAGES: depth of the K/V ring.
+template <bool PINGPONG, int STAGES>
 __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(const __grid_constant__ TmaMaps maps, AttnArgs a) {
 #ifdef FP_SM90
     constexpr int BM = 128, D = 128, PANEL = BM * kPanelRowBytes;
@@ -100,15 +69,23 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
     auto kbuf = [&](int b) { return ring + 2 * b * kTmaTileBytes; };
     auto vbuf = [&](int b) { return ring + (2 * b + 1) * kTmaTileBytes; };
 
-    // Rows heaviest first; within a row, PAIR CTAs are (head pair, half) with the halves of a pair side by side.
-    const int i = a.rows - 1 - (int)(blockIdx.x / a.Hq), slot = blockIdx.x % a.Hq;
-    const int h0 = PAIR ? slot & ~1 : slot, half = PAIR ? slot & 1 : 0, kvh = h0 / a.G;
+    const int i = a.rows - 1 - (int)(blockIdx.x / a.Hq), h = blockIdx.x % a.Hq, kvh = h / a.G;
     const int r = a.r0 + i;
     const int first_pos = a.T - a.S;
     const int blk_pos = r * BM;
     const int q_lo = max(blk_pos, first_pos), q_hi = min(blk_pos + BM, a.T);
     const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
-    KeyBlocks<PAIR> blocks(a, h0, i, r);
+
+    const int32_t* cols = nullptr;
+    int n;
+    if (a.row_ptr) {
+        const int32_t* rp = a.row_ptr + (int64_t)h * (a.rows + 1);
+        cols = a.col_idx + (int64_t)h * a.causal + rp[i];
+        n = rp[i + 1] - rp[i];
+    } else {
+        n = r + 1;
+    }
+    auto col_of = [&](int j) { return cols ? cols[j] : j; };
 
     if (threadIdx.x == 0) {
         mbar_init(qbar, 1);
@@ -121,20 +98,12 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
         regs_decrease<40>();
         if (threadIdx.x != 0) return;
         mbar_arrive_expect_tx(qbar, kTmaTileBytes);
-        for (int p = 0; p < 2; p++) {
-            if constexpr (PAIR) {
-                for (int c = 0; c < 2; c++)
-                    tma_rows(qs + p * PANEL + c * 64 * kPanelRowBytes, &maps.q64, maps.q_heads_outer, 64 * p, h0 + c,
-                             blk_pos + 64 * half - first_pos, qbar);
-            } else {
-                tma_rows(qs + p * PANEL, &maps.q, maps.q_heads_outer, 64 * p, h0, blk_pos - first_pos, qbar);
-            }
-        }
-        for (int t = 0; !blocks.done(); t++) {
+        for (int p = 0; p < 2; p++) tma_rows(qs + p * PANEL, &maps.q, maps.q_heads_outer, 64 * p, h, blk_pos - first_pos, qbar);
+        for (int t = 0; t < n; t++) {
             const int b = t % STAGES;
             if (t >= STAGES) mbar_wait(empty + b, (t / STAGES - 1) & 1);
             mbar_arrive_expect_tx(full + b, 2 * kTmaTileBytes);
-            const int key0 = blocks.next() * BM;
+            const int key0 = col_of(t) * BM;
             for (int p = 0; p < 2; p++) {
                 tma_rows(kbuf(b) + p * PANEL, &maps.k, maps.k_heads_outer, 64 * p, kvh, key0, full + b);
                 tma_rows(vbuf(b) + p * PANEL, &maps.v, maps.v_heads_outer, 64 * p, kvh, key0, full + b);
@@ -144,8 +113,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
     }
 
     regs_increase<232>();
-    // Consumer 0 or 1: query rows 64c .. 64c + 63 of head h0's block, or (PAIR) rows 64·half .. of head h0 + c.
-    const int c = wg - 1, h = h0 + (PAIR ? c : 0), row0 = blk_pos + 64 * (PAIR ? half : c);
+    const int c = wg - 1, row0 = blk_pos + 64 * c; // consumer 0 or 1: query rows 64c .. 64c + 63 of the block
     auto my_turn = [&] { named_sync(1 + c, 256); };
     auto their_turn = [&] { named_arrive(2 - c, 256); };
     if (PINGPONG && c == 1) their_turn(); // consumer 0 goes first
@@ -174,9 +142,9 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
         for (int kk = 0; kk < 8; kk++) wgmma_m64n128k16_rs(o, pa[kk], smem_desc(vt + kk * 2048, PANEL, 1024));
         wgmma_commit();
     };
-    // Online softmax of the scores in s of the key block from key0 (in place: probabilities), updating m and l; alpha
-    // rescales O.
-    auto softmax = [&](int key0) {
+    // Online softmax of block t's scores in s (in place: probabilities), updating m and l; alpha rescales O.
+    auto softmax = [&](int t) {
+        const int key0 = col_of(t) * BM;
         const bool need_mask = key0 + BM - 1 > row0;
 #pragma unroll
         for (int e = 0; e < 2; e++) {
@@ -232,13 +200,11 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
     if constexpr (PINGPONG) their_turn();
     wgmma_wait<0>();
     fence_operands(s);
-    softmax(blocks.next() * BM);
+    softmax(0);
     rescale_and_pack();
     // Step t (all but the last) enters with P(t) in pa and O rescaled for it; the last step has no S(t + 1). The loop
     // and the last step are written apart so that no wgmma is issued under a branch (ptxas serialises those, C7520).
-    int t = 0;
-    for (; !blocks.done(); t++) {
-        const int key1 = blocks.next() * BM;
+    for (int t = 0; t + 1 < n; t++) {
         mbar_wait(full + (t + 1) % STAGES, ((t + 1) / STAGES) & 1);
         if constexpr (PINGPONG) my_turn();
         wgmma_fence();
@@ -247,7 +213,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
         if constexpr (PINGPONG) their_turn();
         wgmma_wait<1>();
         fence_operands(s);
-        softmax(key1);
+        softmax(t + 1);
         wgmma_wait<0>();
         fence_operands(o);
         if (lane == 0) mbar_arrive(empty + t % STAGES);
@@ -255,7 +221,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
     }
     if constexpr (PINGPONG) my_turn();
     wgmma_fence();
-    issue_pv(t);
+    issue_pv(n - 1);
     if (PINGPONG && c == 0) their_turn(); // consumer 1's last turn hands over to no one
     wgmma_wait<0>();
     fence_operands(o);
