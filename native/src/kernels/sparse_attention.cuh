@@ -12,14 +12,13 @@
 // Scheduling: blockIdx.x enumerates rows from the last (the most blocks) to the first, heads fastest, so heavy rows
 // start first and the G query heads of a KV head run side by side (their K/V tiles are shared through L2).
 //
-// GQA: each CTA already reuses a K/V tile for 128 query rows, so a per-KV-head union (one tile load for the G heads)
-// only raises the reuse if a CTA holds more than 128 rows, i.e. 16+ warps of mma.sync accumulators: past the register
-// file at D = 128. The G heads of a group therefore run as adjacent CTAs on the same row and share K/V through L2.
-// The union variant is neither written nor measured; bench.py compares variants 1 and 2 below (not yet run on a GPU).
-// Versions (validated on native/emu: bit-identical to the dense mode when every block is selected; timings pending):
+// GQA: each CTA already reuses a K/V tile for 128 query rows; one tile load for several heads of a group (query-head
+// pairs over the union of their blocks) was measured on the sm_90a TMA kernel and lost in every row (its Versions).
+// The G heads of a group run as adjacent CTAs on the same row and share K/V through L2.
+// Versions (bit-identical to the dense mode when every block is selected; H200 timings in docs/benchmarks.md):
 //   v1 per-head CTAs, GQA sharing through L2 ordering only (this file). MIN_BLOCKS = 1 (variant 1): 172 registers,
 //      no spills, one CTA (8 warps) per SM; MIN_BLOCKS = 2 (variant 2): 128 registers, ~100 bytes of spills, two CTAs
-//      per SM (ptxas, sm_80, D 128, bs 128).
+//      per SM (ptxas, sm_80, D 128, bs 128); 237-247 TFLOP/s on computed blocks, dense mode 566 ms at 128K.
 #pragma once
 #include "common.cuh"
 
@@ -39,6 +38,19 @@ struct AttnArgs {
     float scale_log2;
 };
 
+// Row i (block row r) of head h's key blocks, ascending: its CSR columns, or every block 0..r when dense (no CSR).
+struct KeyRow {
+    const int32_t* cols;
+    int n;
+    __device__ __forceinline__ int operator[](int j) const { return cols ? cols[j] : j; }
+};
+
+__device__ __forceinline__ KeyRow key_row(const AttnArgs& a, int h, int i, int r) {
+    if (!a.row_ptr) return {nullptr, r + 1};
+    const int32_t* rp = a.row_ptr + (int64_t)h * (a.rows + 1);
+    return {a.col_idx + (int64_t)h * a.causal + rp[i], rp[i + 1] - rp[i]};
+}
+
 template <int D, int WARPS>
 constexpr int attn_smem_bytes() { return (WARPS * 16 * D + 4 * 64 * D) * 2; }
 
@@ -57,17 +69,9 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) sparse_attention_kerne
     const int q_lo = max(blk_pos, first_pos), q_hi = min(blk_pos + BM, a.T);
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
 
-    const int32_t* cols = nullptr;
-    int n;
-    if (a.row_ptr) {
-        const int32_t* rp = a.row_ptr + (int64_t)h * (a.rows + 1);
-        cols = a.col_idx + (int64_t)h * a.causal + rp[i];
-        n = rp[i + 1] - rp[i];
-    } else {
-        n = r + 1;
-    }
-    auto col_of = [&](int j) { return cols ? cols[j] : j; };
-    const int last_c = col_of(n - 1);
+    const KeyRow keys = key_row(a, h, i, r);
+    const int n = keys.n;
+    const int last_c = keys[n - 1];
     const int ntiles = (n - 1) * TPB + min(TPB, (q_hi - 1 - last_c * BM) / 64 + 1);
 
     const __nv_bfloat16* kb = a.k + (int64_t)kvh * a.k_hs;
@@ -75,7 +79,7 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) sparse_attention_kerne
     load_tile_async<D, THREADS>(qtile, a.q + (int64_t)h * a.q_hs, blk_pos - first_pos, a.q_rs, BM, q_lo - blk_pos,
                                 q_hi - blk_pos);
     auto load_kv = [&](int t, int buf) {
-        const int key0 = col_of(t / TPB) * BM + (t % TPB) * 64;
+        const int key0 = keys[t / TPB] * BM + (t % TPB) * 64;
         const int valid = min(64, a.T - key0);
         load_tile_async<D, THREADS>(ktile + buf * 64 * D, kb, key0, a.k_rs, 64, 0, valid);
         load_tile_async<D, THREADS>(vtile + buf * 64 * D, vb, key0, a.v_rs, 64, 0, valid);
@@ -99,7 +103,7 @@ __global__ void __launch_bounds__(WARPS * 32, MIN_BLOCKS) sparse_attention_kerne
         }
         __syncthreads();
         const int buf = t & 1;
-        const int key0 = col_of(t / TPB) * BM + (t % TPB) * 64;
+        const int key0 = keys[t / TPB] * BM + (t % TPB) * 64;
         float s[8][4];
         warp_qk<D>(s, qtile, ktile + buf * 64 * D, warp, lane);
         const bool need_mask = key0 + 63 > blk_pos;

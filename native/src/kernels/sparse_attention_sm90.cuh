@@ -22,8 +22,8 @@
 //      registers, no serialisation: 305-329, dense mode 420 ms. Neither overlap paid off while every thread issued
 //      the loads and two barriers a block kept the warpgroups in step: removed here; the TMA kernel does both.
 #pragma once
-#include "sparse_attention.cuh"
 #include "wgmma.cuh"
+#include "wgmma_softmax.cuh"
 
 namespace flexprefill::sm90 {
 
@@ -47,23 +47,15 @@ __global__ void __launch_bounds__(kAttnThreads, 1) sparse_attention_kernel(AttnA
     const int q_lo = max(blk_pos, first_pos), q_hi = min(blk_pos + BM, a.T);
     const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
 
-    const int32_t* cols = nullptr;
-    int n;
-    if (a.row_ptr) {
-        const int32_t* rp = a.row_ptr + (int64_t)h * (a.rows + 1);
-        cols = a.col_idx + (int64_t)h * a.causal + rp[i];
-        n = rp[i + 1] - rp[i];
-    } else {
-        n = r + 1;
-    }
-    auto col_of = [&](int j) { return cols ? cols[j] : j; };
+    const KeyRow keys = key_row(a, h, i, r);
+    const int n = keys.n;
 
     const __nv_bfloat16* kb = a.k + (int64_t)kvh * a.k_hs;
     const __nv_bfloat16* vb = a.v + (int64_t)kvh * a.v_hs;
     load_panels_async<BM, kAttnThreads>(qs, a.q + (int64_t)h * a.q_hs, blk_pos - first_pos, a.q_rs, q_lo - blk_pos,
                                         q_hi - blk_pos);
     auto load_kv = [&](int t, int b) {
-        const int key0 = col_of(t) * BM;
+        const int key0 = keys[t] * BM;
         const int valid = min(BM, a.T - key0);
         load_panels_async<BM, kAttnThreads>(kbuf(b), kb, key0, a.k_rs, 0, valid);
         load_panels_async<BM, kAttnThreads>(vbuf(b), vb, key0, a.v_rs, 0, valid);
@@ -74,7 +66,7 @@ __global__ void __launch_bounds__(kAttnThreads, 1) sparse_attention_kernel(AttnA
     float o[64];
 #pragma unroll
     for (int x = 0; x < 64; x++) o[x] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    SoftmaxRows rows;
     const int pos[2] = {blk_pos + wg * 64 + warp * 16 + g, blk_pos + wg * 64 + warp * 16 + g + 8};
     const unsigned char* qa = qs + wg * 64 * kPanelRowBytes; // this warpgroup's 64 rows in each Q panel
 
@@ -90,7 +82,7 @@ __global__ void __launch_bounds__(kAttnThreads, 1) sparse_attention_kernel(AttnA
         __syncthreads();
         const unsigned char* kt = kbuf(t & 1);
         const unsigned char* vt = vbuf(t & 1);
-        const int key0 = col_of(t) * BM;
+        const int key0 = keys[t] * BM;
 
         float s[64];
         wgmma_fence();
@@ -103,50 +95,10 @@ __global__ void __launch_bounds__(kAttnThreads, 1) sparse_attention_kernel(AttnA
         wgmma_wait<0>();
         fence_operands(s);
 
-        const bool need_mask = key0 + BM - 1 > blk_pos + wg * 64;
         float alpha[2];
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-            float tmax = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < 16; j++)
-#pragma unroll
-                for (int c = 0; c < 2; c++) {
-                    float x = s[4 * j + 2 * e + c] * a.scale_log2;
-                    if (need_mask && key0 + 8 * j + 2 * t4 + c > pos[e]) x = -INFINITY;
-                    s[4 * j + 2 * e + c] = x;
-                    tmax = fmaxf(tmax, x);
-                }
-            tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
-            tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 2));
-            const float mnew = fmaxf(m[e], tmax);
-            const float msafe = mnew == -INFINITY ? 0.f : mnew;
-            alpha[e] = exp2f(m[e] - msafe);
-            m[e] = mnew;
-            float sum = 0.f;
-#pragma unroll
-            for (int j = 0; j < 16; j++)
-#pragma unroll
-                for (int c = 0; c < 2; c++) {
-                    const float p = exp2f(s[4 * j + 2 * e + c] - msafe);
-                    s[4 * j + 2 * e + c] = p;
-                    sum += p;
-                }
-            l[e] = l[e] * alpha[e] + sum;
-        }
-#pragma unroll
-        for (int j = 0; j < 16; j++) {
-            o[4 * j] *= alpha[0]; o[4 * j + 1] *= alpha[0];
-            o[4 * j + 2] *= alpha[1]; o[4 * j + 3] *= alpha[1];
-        }
         uint32_t pa[8][4];
-#pragma unroll
-        for (int kk = 0; kk < 8; kk++) {
-            pa[kk][0] = pack_bf16(s[8 * kk], s[8 * kk + 1]);
-            pa[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
-            pa[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
-            pa[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
-        }
+        online_softmax(s, rows, alpha, a.scale_log2, key0 + BM - 1 > blk_pos + wg * 64, key0, t4, pos);
+        rescale_and_pack(o, s, alpha, pa);
         wgmma_fence();
 #pragma unroll
         for (int kk = 0; kk < 8; kk++)
@@ -157,19 +109,7 @@ __global__ void __launch_bounds__(kAttnThreads, 1) sparse_attention_kernel(AttnA
         __syncthreads(); // both warpgroups are done with this buffer before the next load overwrites it
     }
 
-#pragma unroll
-    for (int e = 0; e < 2; e++) {
-        l[e] += __shfl_xor_sync(0xffffffffu, l[e], 1);
-        l[e] += __shfl_xor_sync(0xffffffffu, l[e], 2);
-        if (pos[e] < q_lo || pos[e] >= q_hi) continue;
-        const float inv = 1.f / l[e];
-        const int64_t srow = pos[e] - first_pos;
-        __nv_bfloat16* dst = a.out + srow * a.o_rs + (int64_t)h * a.o_hs + 2 * t4;
-#pragma unroll
-        for (int j = 0; j < 16; j++)
-            *reinterpret_cast<__nv_bfloat162*>(dst + 8 * j) = __floats2bfloat162_rn(o[4 * j + 2 * e] * inv, o[4 * j + 2 * e + 1] * inv);
-        if (a.lse && t4 == 0) a.lse[(int64_t)h * a.lse_hs + srow] = (m[e] + log2f(l[e])) * kLn2;
-    }
+    store_rows(a, o, rows, pos, q_lo, q_hi, h, t4);
 #endif
 }
 

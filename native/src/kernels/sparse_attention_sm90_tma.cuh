@@ -26,8 +26,8 @@
 //   structured inputs from 16K, whose unions hold 1.5-1.9x the blocks. The group's heads already share K/V tiles
 //   through L2: their CTAs run side by side.
 #pragma once
-#include "sparse_attention.cuh"
 #include "tma.cuh"
+#include "wgmma_softmax.cuh"
 
 namespace flexprefill::sm90 {
 
@@ -76,16 +76,8 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
     const int q_lo = max(blk_pos, first_pos), q_hi = min(blk_pos + BM, a.T);
     const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
 
-    const int32_t* cols = nullptr;
-    int n;
-    if (a.row_ptr) {
-        const int32_t* rp = a.row_ptr + (int64_t)h * (a.rows + 1);
-        cols = a.col_idx + (int64_t)h * a.causal + rp[i];
-        n = rp[i + 1] - rp[i];
-    } else {
-        n = r + 1;
-    }
-    auto col_of = [&](int j) { return cols ? cols[j] : j; };
+    const KeyRow keys = key_row(a, h, i, r);
+    const int n = keys.n;
 
     if (threadIdx.x == 0) {
         mbar_init(qbar, 1);
@@ -103,7 +95,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
             const int b = t % STAGES;
             if (t >= STAGES) mbar_wait(empty + b, (t / STAGES - 1) & 1);
             mbar_arrive_expect_tx(full + b, 2 * kTmaTileBytes);
-            const int key0 = col_of(t) * BM;
+            const int key0 = keys[t] * BM;
             for (int p = 0; p < 2; p++) {
                 tma_rows(kbuf(b) + p * PANEL, &maps.k, maps.k_heads_outer, 64 * p, kvh, key0, full + b);
                 tma_rows(vbuf(b) + p * PANEL, &maps.v, maps.v_heads_outer, 64 * p, kvh, key0, full + b);
@@ -121,7 +113,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
     float o[64];
 #pragma unroll
     for (int x = 0; x < 64; x++) o[x] = 0.f;
-    float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f};
+    SoftmaxRows rows;
     const int pos[2] = {row0 + warp * 16 + g, row0 + warp * 16 + g + 8};
     const unsigned char* qa = qs + c * 64 * kPanelRowBytes; // this consumer's 64 rows in each Q panel
 
@@ -142,54 +134,10 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
         for (int kk = 0; kk < 8; kk++) wgmma_m64n128k16_rs(o, pa[kk], smem_desc(vt + kk * 2048, PANEL, 1024));
         wgmma_commit();
     };
-    // Online softmax of block t's scores in s (in place: probabilities), updating m and l; alpha rescales O.
+    // Block t's softmax (the mask only on a block reaching past this consumer's first row).
     auto softmax = [&](int t) {
-        const int key0 = col_of(t) * BM;
-        const bool need_mask = key0 + BM - 1 > row0;
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-            float tmax = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < 16; j++)
-#pragma unroll
-                for (int cc = 0; cc < 2; cc++) {
-                    float x = s[4 * j + 2 * e + cc] * a.scale_log2;
-                    if (need_mask && key0 + 8 * j + 2 * t4 + cc > pos[e]) x = -INFINITY;
-                    s[4 * j + 2 * e + cc] = x;
-                    tmax = fmaxf(tmax, x);
-                }
-            tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 1));
-            tmax = fmaxf(tmax, __shfl_xor_sync(0xffffffffu, tmax, 2));
-            const float mnew = fmaxf(m[e], tmax);
-            const float msafe = mnew == -INFINITY ? 0.f : mnew;
-            alpha[e] = exp2f(m[e] - msafe);
-            m[e] = mnew;
-            float sum = 0.f;
-#pragma unroll
-            for (int j = 0; j < 16; j++)
-#pragma unroll
-                for (int cc = 0; cc < 2; cc++) {
-                    const float p = exp2f(s[4 * j + 2 * e + cc] - msafe);
-                    s[4 * j + 2 * e + cc] = p;
-                    sum += p;
-                }
-            l[e] = l[e] * alpha[e] + sum;
-        }
-    };
-    // O *= alpha, and the probabilities re-packed as bf16 A fragments (the S accumulators' layout is mma.sync's).
-    auto rescale_and_pack = [&] {
-#pragma unroll
-        for (int j = 0; j < 16; j++) {
-            o[4 * j] *= alpha[0]; o[4 * j + 1] *= alpha[0];
-            o[4 * j + 2] *= alpha[1]; o[4 * j + 3] *= alpha[1];
-        }
-#pragma unroll
-        for (int kk = 0; kk < 8; kk++) {
-            pa[kk][0] = pack_bf16(s[8 * kk], s[8 * kk + 1]);
-            pa[kk][1] = pack_bf16(s[8 * kk + 2], s[8 * kk + 3]);
-            pa[kk][2] = pack_bf16(s[8 * kk + 4], s[8 * kk + 5]);
-            pa[kk][3] = pack_bf16(s[8 * kk + 6], s[8 * kk + 7]);
-        }
+        const int key0 = keys[t] * BM;
+        online_softmax(s, rows, alpha, a.scale_log2, key0 + BM - 1 > row0, key0, t4, pos);
     };
 
     mbar_wait(qbar, 0);
@@ -201,7 +149,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
     wgmma_wait<0>();
     fence_operands(s);
     softmax(0);
-    rescale_and_pack();
+    rescale_and_pack(o, s, alpha, pa);
     // Step t (all but the last) enters with P(t) in pa and O rescaled for it; the last step has no S(t + 1). The loop
     // and the last step are written apart so that no wgmma is issued under a branch (ptxas serialises those, C7520).
     for (int t = 0; t + 1 < n; t++) {
@@ -217,7 +165,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
         wgmma_wait<0>();
         fence_operands(o);
         if (lane == 0) mbar_arrive(empty + t % STAGES);
-        rescale_and_pack();
+        rescale_and_pack(o, s, alpha, pa);
     }
     if constexpr (PINGPONG) my_turn();
     wgmma_fence();
@@ -226,19 +174,7 @@ __global__ void __launch_bounds__(kTmaThreads, 1) sparse_attention_tma_kernel(co
     wgmma_wait<0>();
     fence_operands(o);
 
-#pragma unroll
-    for (int e = 0; e < 2; e++) {
-        l[e] += __shfl_xor_sync(0xffffffffu, l[e], 1);
-        l[e] += __shfl_xor_sync(0xffffffffu, l[e], 2);
-        if (pos[e] < q_lo || pos[e] >= q_hi) continue;
-        const float inv = 1.f / l[e];
-        const int64_t srow = pos[e] - first_pos;
-        __nv_bfloat16* dst = a.out + srow * a.o_rs + (int64_t)h * a.o_hs + 2 * t4;
-#pragma unroll
-        for (int j = 0; j < 16; j++)
-            *reinterpret_cast<__nv_bfloat162*>(dst + 8 * j) = __floats2bfloat162_rn(o[4 * j + 2 * e] * inv, o[4 * j + 2 * e + 1] * inv);
-        if (a.lse && t4 == 0) a.lse[(int64_t)h * a.lse_hs + srow] = (m[e] + log2f(l[e])) * kLn2;
-    }
+    store_rows(a, o, rows, pos, q_lo, q_hi, h, t4);
 #endif
 }
 #endif
