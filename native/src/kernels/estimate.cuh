@@ -12,11 +12,19 @@
 // exp over each CTA's key range (grid Hq x nsplit, partial (m, l) per split), pass 2 merges the partials and
 // recomputes the scores tile by tile (bf16 mma.sync m16n8k16, fp32 accumulate, K tiles of 64 keys double-buffered
 // with cp.async), turning them into probabilities that are column-summed (vertical) and diagonal-summed (slash).
-// Pass 2 writes each tile's probabilities to shared memory; then one thread sums each key column and each tile
-// diagonal (no atomics: v1's shared-memory atomics cost 1.9 ms of pass 2's 2.5 ms at T = 128K on an H200).
+// Pass 2 reduces in registers first: columns over the warp's 16 rows by shuffles (reduce-scatter), diagonals by
+// adding in the thread the two elements of each diagonal it holds and writing the rest to a per-warp buffer laid out
+// by diagonal; then small sums over 8 rows and over the warps (no atomics: v1's shared-memory atomics cost 1.9 ms of
+// pass 2's 2.5 ms at T = 128K on an H200).
 //
 // Versions (H200, T = 128K, Hq 32, D 128; docs/benchmarks.md): v1 shared-memory atomics: pass 1 0.68 ms, pass 2
-// 2.52 ms; v2 (this) the probability tile: 1.16 ms; v3 four partial sums per column / diagonal: 1.29 ms, reverted. Validated against the float64 reference (L1 of both distributions ~1e-7).
+// 2.52 ms; v2 the probability tile (every probability stored, then read twice by one thread per column / diagonal:
+// 128-long serial sums, three barriers per tile): 1.16 ms; v3 four partial sums per column / diagonal: 1.29 ms,
+// reverted. v4 (this, pass 2): per 64-key tile and CTA, shared-memory traffic of the reduction ~1100 -> ~580
+// wavefronts (column sums by 14 shuffles a warp; 18 stores a thread instead of 32; longest serial sum 24 instead of
+// 128), two barriers per tile instead of three, and the Q fragments held in registers (32 for D 128), so only K is
+// read from shared memory (-256 of the ~1400 ldmatrix wavefronts a tile). Validated on native/emu (L1 of both
+// distributions ~5e-8, was ~1e-7); not yet measured on a GPU.
 #pragma once
 #include "common.cuh"
 #include <cfloat>
@@ -34,12 +42,59 @@ struct ProbeArgs {
     float* slash;     // [Hq][T], zeroed before pass 2
 };
 
-constexpr int kProbeTileStride = 64 + 4; // floats per row of pass 2's probability tile (bank-conflict-free diagonals)
+// One halving step of a warp's reduce-scatter of 16 per-lane bins: lanes with bit `M` of the lane index set keep
+// the upper HALF of the bins in slots 0..HALF-1 and send the lower half, the others the reverse.
+template <int HALF, int M, typename V>
+__device__ __forceinline__ void fold_bins(V (&v)[16], int lane) {
+    const bool up = (lane & M) != 0;
+#pragma unroll
+    for (int j = 0; j < HALF; j++) {
+        const V send = up ? v[j] : v[j + HALF], keep = up ? v[j + HALF] : v[j];
+        v[j] = keep + __shfl_xor_sync(0xffffffffu, send, M);
+    }
+}
 
-// Q tile and two K tiles (bf16); pass 2 adds the slash accumulator of its key range and the probability tile (fp32).
+
+// Pass 2's per-warp diagonal buffer: 8 rows (k = 2 t4 + c, see probe_kernel) of the 79 tile-local diagonals
+// delta = row - column in [-63, 15] of the warp's 16 x 64 probabilities, diagonal delta at position delta + 63. The
+// row stride 85 (= 5 mod 16) puts the 32 lanes of each store on 32 different banks.
+constexpr int kProbeDiagLen = 79, kProbeZStride = 85, kProbeWStride = 80;
+template <int WARPS>
+constexpr int probe_reduce_floats() { return WARPS * (8 * kProbeZStride + kProbeWStride + 64); }
+
+// Q tile and two K tiles (bf16); pass 2 adds the slash accumulator of its key range and the reduction buffers
+// (per-warp diagonal rows, per-warp diagonal sums, per-warp column sums; fp32).
 template <int D, int WARPS, bool SECOND>
 constexpr int probe_smem_bytes(int split_len) {
-    return (WARPS * 16 * D + 2 * 64 * D) * 2 + (SECOND ? (split_len + WARPS * 16 + WARPS * 16 * kProbeTileStride) * 4 : 0);
+    return (WARPS * 16 * D + 2 * 64 * D) * 2 + (SECOND ? (split_len + WARPS * 16 + probe_reduce_floats<WARPS>()) * 4 : 0);
+}
+
+// This warp's A fragments of the Q tile (16 rows x D), loaded once: pass 2 then reads only K from shared memory.
+template <int D>
+__device__ __forceinline__ void load_q_frags(uint32_t (&qf)[D / 16][4], const __nv_bfloat16* qtile, int warp, int lane) {
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++)
+        ldmatrix_x4(qf[kk][0], qf[kk][1], qf[kk][2], qf[kk][3],
+                    qtile + tile_offset<D>(warp * 16 + (lane & 15), kk * 2 + (lane >> 4)));
+}
+
+// warp_qk (common.cuh) with the Q fragments in registers.
+template <int D>
+__device__ __forceinline__ void warp_qk_frags(float (&s)[8][4], const uint32_t (&qf)[D / 16][4],
+                                              const __nv_bfloat16* ktile, int lane) {
+#pragma unroll
+    for (int n = 0; n < 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; kk++) {
+#pragma unroll
+        for (int np = 0; np < 4; np++) {
+            uint32_t b0, b1, b2, b3;
+            const int key = np * 16 + (lane & 7) + ((lane >> 4) << 3);
+            ldmatrix_x4(b0, b1, b2, b3, ktile + tile_offset<D>(key, kk * 2 + ((lane >> 3) & 1)));
+            mma_bf16(s[2 * np], qf[kk], b0, b1);
+            mma_bf16(s[2 * np + 1], qf[kk], b2, b3);
+        }
+    }
 }
 
 template <int D, int WARPS, bool SECOND>
@@ -49,7 +104,9 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
     __nv_bfloat16* qtile = reinterpret_cast<__nv_bfloat16*>(smem);
     __nv_bfloat16* ktile = qtile + P * D; // two buffers of 64 x D
     float* slash_acc = reinterpret_cast<float*>(ktile + 2 * 64 * D);
-    float* ptile = slash_acc + a.split_len + P; // [P][kProbeTileStride]: this tile's probabilities (pass 2)
+    float* zbuf = slash_acc + a.split_len + P;          // pass 2: [WARPS][8][kProbeZStride] diagonal rows
+    float* wbuf = zbuf + WARPS * 8 * kProbeZStride;     //         [WARPS][kProbeWStride] the warps' diagonal sums
+    float* colbuf = wbuf + WARPS * kProbeWStride;       //         [WARPS][64] the warps' column sums
 
     const int h = blockIdx.x, split = blockIdx.y, kvh = h / a.G;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t4 = lane % 4;
@@ -82,7 +139,10 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
             fac[e] = 1.f / (ll * (float)P);
         }
         for (int i = threadIdx.x; i < acc_len; i += THREADS) slash_acc[i] = 0.f;
+        // the diagonal rows' ends that no tile writes must read as 0
+        for (int i = threadIdx.x; i < WARPS * 8 * kProbeZStride; i += THREADS) zbuf[i] = 0.f;
     }
+    uint32_t qf[SECOND ? D / 16 : 1][4]; // pass 2: this warp's Q fragments (pass 1 keeps reading them from the tile)
 
     for (int t = 0; t < ntiles; t++) {
         const int jb = j0 + t * 64;
@@ -96,7 +156,12 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
         }
         __syncthreads();
         float s[8][4];
-        warp_qk<D>(s, qtile, ktile + (t & 1) * 64 * D, warp, lane);
+        if constexpr (SECOND) {
+            if (t == 0) load_q_frags<D>(qf, qtile, warp, lane);
+            warp_qk_frags<D>(s, qf, ktile + (t & 1) * 64 * D, lane);
+        } else {
+            warp_qk<D>(s, qtile, ktile + (t & 1) * 64 * D, warp, lane);
+        }
 
         if constexpr (!SECOND) {
 #pragma unroll
@@ -121,8 +186,9 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
                     m[e] = mnew;
                 }
             }
+            __syncthreads(); // the other K buffer is loaded next
         } else {
-            // probabilities, masked to 0, into the tile
+            // probabilities, masked to 0, in place
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 const int pos = p0 + row[e];
@@ -131,26 +197,66 @@ __global__ void __launch_bounds__(WARPS * 32) probe_kernel(ProbeArgs a) {
 #pragma unroll
                     for (int c = 0; c < 2; c++) {
                         const int key = jb + n * 8 + 2 * t4 + c;
-                        ptile[row[e] * kProbeTileStride + n * 8 + 2 * t4 + c] =
-                            key <= pos ? exp2f(s[n][2 * e + c] * a.scale_log2 - m[e]) * fac[e] : 0.f;
+                        s[n][2 * e + c] = key <= pos ? exp2f(s[n][2 * e + c] * a.scale_log2 - m[e]) * fac[e] : 0.f;
                     }
+            }
+            // vertical: rows g and g + 8 in the thread, then the warp's 8 row groups g by a reduce-scatter over
+            // lane bits 4, 3, 2 (g = lane / 4): v[j] ends as the warp's sum of tile column 8 g + 2 t4 + j
+            {
+                float v[16];
+#pragma unroll
+                for (int n = 0; n < 8; n++)
+#pragma unroll
+                    for (int c = 0; c < 2; c++) v[2 * n + c] = s[n][c] + s[n][2 + c];
+                fold_bins<8, 16>(v, lane);
+                fold_bins<4, 8>(v, lane);
+                fold_bins<2, 4>(v, lane);
+                colbuf[warp * 64 + 8 * g + 2 * t4] = v[0];
+                colbuf[warp * 64 + 8 * g + 2 * t4 + 1] = v[1];
+            }
+            // slash: the element (row g + 8, n-tile n + 1) lies on the diagonal of (row g, n-tile n), so the thread
+            // first adds those pairs: u(m, c) on warp-local diagonal delta = g - 2 t4 - c - 8 m, m in [-1, 7]. For
+            // fixed k = 2 t4 + c the 8 lanes g and 9 slots m cover delta in [-56 - k, 15 - k] once each: row k of
+            // the warp's diagonal buffer, then summed over k (each lane three diagonals), then over the warps.
+            {
+                float* z = zbuf + warp * 8 * kProbeZStride;
+#pragma unroll
+                for (int mi = 0; mi < 9; mi++)
+#pragma unroll
+                    for (int c = 0; c < 2; c++) {
+                        const int mm = mi - 1, k = 2 * t4 + c;
+                        const float u = (mm >= 0 ? s[mm][c] : 0.f) + (mm + 1 <= 7 ? s[mm + 1][2 + c] : 0.f);
+                        z[k * kProbeZStride + g - k - 8 * mm + 63] = u;
+                    }
+                __syncwarp();
+                for (int q = lane; q < kProbeDiagLen; q += 32) {
+                    float sum = 0.f;
+#pragma unroll
+                    for (int k = 0; k < 8; k++) sum += z[k * kProbeZStride + q];
+                    wbuf[warp * kProbeWStride + q] = sum;
+                }
             }
             __syncthreads();
             // one thread per key column (vertical, written once: this CTA owns the key) and per tile diagonal
-            // d = row - column in [-63, P - 1] (offset o = p0 - jb + d into the slash accumulator): no atomics
+            // d = row - column in [-63, P - 1] (warp w's delta = d - 16 w; offset o = p0 - jb + d into the slash
+            // accumulator): no atomics. No barrier after: the next tile writes these buffers only after its first.
             for (int task = threadIdx.x; task < 64 + P + 63; task += THREADS) {
                 float sum = 0.f;
                 if (task < 64) {
-                    for (int i = 0; i < P; i++) sum += ptile[i * kProbeTileStride + task];
+#pragma unroll
+                    for (int w = 0; w < WARPS; w++) sum += colbuf[w * 64 + task];
                     if (jb + task < j1) a.vertical[(int64_t)h * a.T + jb + task] = sum;
                 } else {
                     const int d = task - 64 - 63;
-                    for (int i = max(0, d); i < min(P, 64 + d); i++) sum += ptile[i * kProbeTileStride + i - d];
+#pragma unroll
+                    for (int w = 0; w < WARPS; w++) {
+                        const int q = d - 16 * w + 63;
+                        if (q >= 0 && q < kProbeDiagLen) sum += wbuf[w * kProbeWStride + q];
+                    }
                     slash_acc[(p0 - jb + d) - o_base] += sum;
                 }
             }
         }
-        __syncthreads();
     }
 
     if constexpr (!SECOND) {

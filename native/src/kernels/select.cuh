@@ -30,6 +30,7 @@
 //   checked on native/emu; not yet measured on a GPU (expected ~10-15 us a launch).
 #pragma once
 #include "common.cuh"
+#include "estimate.cuh" // fold_bins
 
 namespace flexprefill {
 
@@ -76,18 +77,6 @@ __device__ __forceinline__ double block_max_double(double v, double* red) {
     }
     __syncthreads();
     return red[0];
-}
-
-// One halving step of a warp's reduce-scatter of 16 per-lane bins: lanes with bit `M` of the lane index set keep
-// the upper HALF of the bins in slots 0..HALF-1 and send the lower half, the others the reverse.
-template <int HALF, int M, typename V>
-__device__ __forceinline__ void fold_bins(V (&v)[16], int lane) {
-    const bool up = (lane & M) != 0;
-#pragma unroll
-    for (int j = 0; j < HALF; j++) {
-        const V send = up ? v[j] : v[j + HALF], keep = up ? v[j + HALF] : v[j];
-        v[j] = keep + __shfl_xor_sync(0xffffffffu, send, M);
-    }
 }
 
 // Sums 16 bins over the 32 lanes of a warp: afterwards v[0] of lanes 2b and 2b + 1 is the warp's total of bin b
