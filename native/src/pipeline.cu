@@ -180,7 +180,7 @@ flexprefill_status launch_attention_sm90(const flexprefill_params& p, const Layo
 
 template <int D>
 flexprefill_status launch_mean(const flexprefill_params& p, cudaStream_t st, MeanArgs a, dim3 grid) {
-    launch(mean_rows_kernel<D>, grid, D, 0, st, a);
+    launch(mean_rows_kernel<D>, grid, kMeanThreads, 0, st, a);
     FP_LAUNCHED("mean rows");
     return FLEXPREFILL_OK;
 }

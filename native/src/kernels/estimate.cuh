@@ -29,7 +29,7 @@
 // L2 once per two heads: per 128 probe rows and 64-key tile, ldmatrix 1280 -> 768 wavefronts, cp.async 16 -> 8 KB
 // (L2 -> SM traffic of the pass 1.07 -> 0.54 GB at 128K); 96 KB of shared memory and 64 accumulators a thread, two
 // CTAs per SM as before if the registers stay within 128. Validated on native/emu (L1 of both distributions ~5e-8,
-// was ~1e-7); not yet measured on a GPU.
+// was ~1e-7); not yet measured on a GPU. mean_rows_kernel v2: 16-byte loads (see the kernel).
 #pragma once
 #include "common.cuh"
 #include <cfloat>
@@ -388,9 +388,17 @@ struct MeanArgs {
     int only_pattern;
 };
 
+constexpr int kMeanThreads = 128;
+
+// One CTA of kMeanThreads per (group, head): D / 8 threads per row, each loading 8 columns as one 16-byte access
+// (rows are 16-byte aligned: api.cpp), kMeanThreads / (D / 8) rows at a time, then a sum over those row slices.
+// v1: one thread per column, one 2-byte load per row (4 in flight); v2 (this): 16-byte loads, 4 rows in flight
+// per thread (not yet measured on a GPU; the means took 0.16 ms at 128K on an H200).
 template <int D>
-__global__ void __launch_bounds__(D) mean_rows_kernel(MeanArgs a) {
-    const int gi = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
+__global__ void __launch_bounds__(kMeanThreads) mean_rows_kernel(MeanArgs a) {
+    constexpr int LANES = D / 8, RPI = kMeanThreads / LANES;
+    __shared__ float red[RPI][D];
+    const int gi = blockIdx.x, h = blockIdx.y;
     if (a.only_pattern >= 0 && a.heads[h].pattern != a.only_pattern) return;
     int lo, hi;
     if (a.group_len == 0) {
@@ -400,19 +408,26 @@ __global__ void __launch_bounds__(D) mean_rows_kernel(MeanArgs a) {
         lo = max(start, a.clip_lo);
         hi = min(start + a.group_len, a.clip_hi);
     }
-    const __nv_bfloat16* p = a.src + (int64_t)h * a.hs + d;
-    float acc0 = 0.f, acc1 = 0.f, acc2 = 0.f, acc3 = 0.f;
-    int pos = lo;
-    for (; pos + 4 <= hi; pos += 4) {
-        const int64_t r = pos - a.pos_offset;
-        acc0 += __bfloat162float(p[r * a.rs]);
-        acc1 += __bfloat162float(p[(r + 1) * a.rs]);
-        acc2 += __bfloat162float(p[(r + 2) * a.rs]);
-        acc3 += __bfloat162float(p[(r + 3) * a.rs]);
+    const int col = (threadIdx.x % LANES) * 8, rsub = threadIdx.x / LANES;
+    const __nv_bfloat16* p = a.src + (int64_t)h * a.hs + col;
+    float acc[8] = {};
+#pragma unroll 4
+    for (int pos = lo + rsub; pos < hi; pos += RPI) {
+        float f[8];
+        load_bf16x8(p + (int64_t)(pos - a.pos_offset) * a.rs, f);
+#pragma unroll
+        for (int j = 0; j < 8; j++) acc[j] += f[j];
     }
-    for (; pos < hi; pos++) acc0 += __bfloat162float(p[(int64_t)(pos - a.pos_offset) * a.rs]);
-    const int n = hi - lo;
-    a.dst[((int64_t)h * a.ngroups + gi) * D + d] = n > 0 ? a.scale * ((acc0 + acc1) + (acc2 + acc3)) / (float)n : 0.f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) red[rsub][col + j] = acc[j];
+    __syncthreads();
+    for (int d = threadIdx.x; d < D; d += kMeanThreads) {
+        float sum = 0.f;
+#pragma unroll
+        for (int r = 0; r < RPI; r++) sum += red[r][d];
+        const int n = hi - lo;
+        a.dst[((int64_t)h * a.ngroups + gi) * D + d] = n > 0 ? a.scale * sum / (float)n : 0.f;
+    }
 }
 
 } // namespace flexprefill
