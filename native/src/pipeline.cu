@@ -50,14 +50,17 @@ flexprefill_status launch_probe(const flexprefill_params& p, const Layout& L, cu
     a.part = at<float>(p, L.off_part);
     a.vertical = at<float>(p, L.off_vertical);
     a.slash = at<float>(p, L.off_slash);
-    const int smem1 = probe_smem_bytes<D, WARPS, false>(L.split_len), smem2 = probe_smem_bytes<D, WARPS, true>(L.split_len);
-    FP_CUDA(allow_smem(probe_kernel<D, WARPS, false>, smem1));
-    FP_CUDA(allow_smem(probe_kernel<D, WARPS, true>, smem2));
+    // pass 1 takes two query heads of a KV group per CTA when the group size is even (each K tile loaded once for both)
+    const bool pairs = L.G % 2 == 0;
+    auto pass1 = pairs ? probe_stats_kernel<D, WARPS, 2> : probe_stats_kernel<D, WARPS, 1>;
+    const int smem1 = pairs ? probe_stats_smem_bytes<D, WARPS, 2>() : probe_stats_smem_bytes<D, WARPS, 1>();
+    const int smem2 = probe_sums_smem_bytes<D, WARPS>(L.split_len);
+    FP_CUDA(allow_smem(pass1, smem1));
+    FP_CUDA(allow_smem(probe_sums_kernel<D, WARPS>, smem2));
     FP_CUDA(cudaMemsetAsync(a.slash, 0, sizeof(float) * (size_t)L.Hq * L.T, st));
-    const dim3 grid(L.Hq, L.nsplit);
-    launch(probe_kernel<D, WARPS, false>, grid, WARPS * 32, smem1, st, a);
+    launch(pass1, dim3(L.Hq / (pairs ? 2 : 1), L.nsplit), WARPS * 32, smem1, st, a);
     FP_LAUNCHED("probe pass 1");
-    launch(probe_kernel<D, WARPS, true>, grid, WARPS * 32, smem2, st, a);
+    launch(probe_sums_kernel<D, WARPS>, dim3(L.Hq, L.nsplit), WARPS * 32, smem2, st, a);
     FP_LAUNCHED("probe pass 2");
     return FLEXPREFILL_OK;
 }
@@ -191,7 +194,7 @@ flexprefill_status launch_attention_sm90(const flexprefill_params& p, const Layo
 
 template <int D>
 flexprefill_status launch_mean(const flexprefill_params& p, cudaStream_t st, MeanArgs a, dim3 grid) {
-    launch(mean_rows_kernel<D>, grid, D, 0, st, a);
+    launch(mean_rows_kernel<D>, grid, kMeanThreads, 0, st, a);
     FP_LAUNCHED("mean rows");
     return FLEXPREFILL_OK;
 }

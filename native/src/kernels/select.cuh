@@ -22,8 +22,15 @@
 // Versions (validated on native/emu and the GPU: counts, budgets, patterns and CSR identical to the float64 reference):
 //   v1 select_kernel also ranked (one thread per block, scores from global memory, 32 CTAs): 0.32 ms at 128K on an
 //   H200; v2 (this) pooling by warps, ranking in topk_kernel over the grid.
+//   cover_pass_kernel v1: 16 launches (2 covers x 8 passes) 0.62 ms at 128K, ~39 us each for ~8 MB read; v2 (this):
+//   8 loads in flight per thread instead of one (the loop waited one L2 round trip per element: 32 per thread), the
+//   16 bins summed over a warp by a reduce-scatter (48 shuffles a warp instead of 240, which cost ~8 us per launch
+//   at 8 CTAs per SM), the last CTA's decision from one read of the state into registers (v1 re-read the volatile
+//   state in a serial loop: ~15 dependent L2 round trips). Same arithmetic (float64 bins, same decision): counts
+//   checked on native/emu; not yet measured on a GPU (expected ~10-15 us a launch).
 #pragma once
 #include "common.cuh"
+#include "estimate.cuh" // fold_bins
 
 namespace flexprefill {
 
@@ -72,8 +79,20 @@ __device__ __forceinline__ double block_max_double(double v, double* red) {
     return red[0];
 }
 
+// Sums 16 bins over the 32 lanes of a warp: afterwards v[0] of lanes 2b and 2b + 1 is the warp's total of bin b
+// (16 shuffles per value type instead of 16 x 5 for a butterfly per bin).
+template <typename V>
+__device__ __forceinline__ void warp_reduce_scatter16(V (&v)[16], int lane) {
+    fold_bins<8, 16>(v, lane);
+    fold_bins<4, 8>(v, lane);
+    fold_bins<2, 4>(v, lane);
+    fold_bins<1, 2>(v, lane);
+    v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
+}
+
 template <int THREADS>
 __global__ void __launch_bounds__(THREADS) cover_pass_kernel(CoverArgs a) {
+    constexpr int kBatch = 8; // loads in flight per thread: the chunk's 32 elements per thread in 4 round trips, not 32
     const int inst = blockIdx.y, head = inst / a.per_head, which = inst % a.per_head;
     if (a.per_head == 1 && a.heads[head].pattern != FLEXPREFILL_PATTERN_QUERY_AWARE) return;
     CoverState& st = a.state[inst];
@@ -91,25 +110,26 @@ __global__ void __launch_bounds__(THREADS) cover_pass_kernel(CoverArgs a) {
         unsigned int c[16];
 #pragma unroll
         for (int k = 0; k < 16; k++) { s[k] = 0.0; c[k] = 0; }
-        for (int64_t i = i0 + threadIdx.x; i < i1; i += THREADS) {
-            const float xv = x[i];
-            const unsigned long long u = __float_as_uint(xv);
-            if (u < lo || u >= lo + width) continue;
-            const unsigned int d = (unsigned int)((u - lo) >> shift);
+        for (int64_t base = i0 + threadIdx.x; base < i1; base += kBatch * THREADS) {
+            float xv[kBatch];
 #pragma unroll
-            for (int k = 0; k < 16; k++)
-                if (d >= (unsigned)k) { s[k] += (double)xv; c[k]++; }
-        }
-#pragma unroll
-        for (int k = 0; k < 16; k++) {
-            double sv = s[k];
-            unsigned int cv = c[k];
-            for (int o = 16; o > 0; o >>= 1) {
-                sv += __shfl_xor_sync(0xffffffffu, sv, o);
-                cv += __shfl_xor_sync(0xffffffffu, cv, o);
+            for (int q = 0; q < kBatch; q++) {
+                const int64_t i = base + (int64_t)q * THREADS;
+                xv[q] = i < i1 ? x[i] : 0.f;
             }
-            if (lane == 0) { red_s[k][warp] = sv; red_c[k][warp] = cv; }
+#pragma unroll
+            for (int q = 0; q < kBatch; q++) {
+                const unsigned long long u = __float_as_uint(xv[q]);
+                if (base + (int64_t)q * THREADS >= i1 || u < lo || u >= lo + width) continue;
+                const unsigned int d = (unsigned int)((u - lo) >> shift);
+#pragma unroll
+                for (int k = 0; k < 16; k++)
+                    if (d >= (unsigned)k) { s[k] += (double)xv[q]; c[k]++; }
+            }
         }
+        warp_reduce_scatter16(s, lane);
+        warp_reduce_scatter16(c, lane);
+        if ((lane & 1) == 0) { red_s[lane >> 1][warp] = s[0]; red_c[lane >> 1][warp] = c[0]; }
         __syncthreads();
         if (threadIdx.x < 16) {
             double sv = 0.0;
@@ -124,25 +144,40 @@ __global__ void __launch_bounds__(THREADS) cover_pass_kernel(CoverArgs a) {
     __syncthreads();
     if (!last || threadIdx.x != 0) return;
     __threadfence();
+    // the decision, from one read of the state (all loads issued together, then registers only)
     volatile CoverState& vs = st;
+    double bin_sum[16];
+    unsigned int bin_cnt[16];
+#pragma unroll
+    for (int j = 0; j < 16; j++) { bin_sum[j] = vs.bin_sum[j]; bin_cnt[j] = vs.bin_cnt[j]; }
+    double hi_sum = vs.hi_sum;
+    unsigned int hi_cnt = vs.hi_cnt, lo = vs.lo;
     // pass 0 spans every bit pattern, so its first bin holds the whole sum: the target (the state starts zeroed)
-    if (a.pass == 0) vs.target = a.qa_rows > 0 ? a.gamma * a.qa_rows : a.gamma * vs.bin_sum[0];
+    const double target = a.pass == 0 ? (a.qa_rows > 0 ? a.gamma * a.qa_rows : a.gamma * bin_sum[0]) : vs.target;
+    if (a.pass == 0) vs.target = target;
     {
         const int shift = 28 - 4 * a.pass;
-        const double target = vs.target;
         int k = 0;
-        for (int j = 15; j >= 1; j--)
-            if (vs.hi_sum + vs.bin_sum[j] >= target) { k = j; break; }
-        const unsigned int cnt_at = vs.hi_cnt + vs.bin_cnt[k]; // C(θ_k)
-        if (k < 15) { vs.hi_sum = vs.hi_sum + vs.bin_sum[k + 1]; vs.hi_cnt = vs.hi_cnt + vs.bin_cnt[k + 1]; }
-        vs.lo = vs.lo + ((unsigned int)k << shift);
+#pragma unroll
+        for (int j = 1; j < 16; j++)
+            if (hi_sum + bin_sum[j] >= target) k = j; // S(θ_j) falls with j: the largest j that reaches the target
+        const unsigned int cnt_at = hi_cnt + bin_cnt[k]; // C(θ_k)
+        if (k < 15) {
+#pragma unroll
+            for (int j = 0; j < 15; j++)
+                if (j == k) { hi_sum = hi_sum + bin_sum[j + 1]; hi_cnt = hi_cnt + bin_cnt[j + 1]; }
+        }
+        lo = lo + ((unsigned int)k << shift);
+        vs.hi_sum = hi_sum;
+        vs.hi_cnt = hi_cnt;
+        vs.lo = lo;
         if (a.pass == 7) {
-            const unsigned int theta = vs.lo;
+            const unsigned int theta = lo;
             const float v = __uint_as_float(theta);
-            const unsigned int eq = cnt_at - vs.hi_cnt;
-            double need = v > 0.f ? ceil((target - vs.hi_sum) / (double)v) : (double)eq;
+            const unsigned int eq = cnt_at - hi_cnt;
+            double need = v > 0.f ? ceil((target - hi_sum) / (double)v) : (double)eq;
             need = fmin(fmax(need, 1.0), (double)eq);
-            const int count = (int)(vs.hi_cnt + (unsigned int)need);
+            const int count = (int)(hi_cnt + (unsigned int)need);
             if (a.per_head == 2) {
                 if (which == 0) a.heads[head].vertical_count = count;
                 else a.heads[head].slash_count = count;
