@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (device tool): builds native/ for sm_90a + sm_80, then runs the chosen stages.
-#   eng/gpu-run.sh [validate] [ncu] [bench] [qk] [dotnet] [e2e]      (no stage named: all of them, about 10 minutes)
+#   eng/gpu-run.sh [validate] [ncu] [bench] [floor] [qk] [dotnet] [e2e]   (no stage named: all of them, about 10 minutes)
 #   validate  ctest (the emulated-kernel tests are left to CI), the stage validator, the decode validator and its
 #             timing table (decode attention vs T, GB/s), compute-sanitizer on small cases of both
 #   ncu       Nsight Compute on one launch of the default sparse kernel (dense mode, structured input, N = 16K):
 #             throughput, warp stall reasons, pipe utilisation (a Firecracker machine reads the counters; gVisor not)
 #   bench     native/dev/bench.py: our kernels against dense SDPA, Llama-3.1-8B attention shapes, synthetic inputs
+#   floor     tools/bench/llama_prefill_floor.py: one Llama-3.1-8B layer in plain PyTorch, op by op, 8K-128K: the TTFT
+#             floor that e2e's numbers are compared against
 #   qk        real Q/K/V of the default model at 64K (tools/default-model/dump_qk.py), bench.py --qk on them, and the
 #             model's needle accuracy at 32K and 64K (evaluate.py); needs .carry/data.tar.xz (.cache/data's texts and
 #             tokenizers: eng/fetch-data.sh, then tar cJf .carry/data.tar.xz -C .cache/data text tokenizers)
@@ -18,7 +20,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-stages=" ${*:-validate ncu bench qk dotnet e2e} "
+stages=" ${*:-validate ncu bench floor qk dotnet e2e} "
 want() { [[ $stages == *" $1 "* ]]; }
 OUT=${OUT:-$root/.cache/gpu-out}
 logs=/tmp/gpu-run-logs
@@ -87,6 +89,12 @@ if want bench; then
     --sizes "${BENCH_SIZES:-4096,8192,16384,32768,65536,131072}" >"$logs/bench.log" 2>&1 &&
     note "bench ok" || { note "bench FAILED or cut (rows so far in bench.log)"; status=1; }
   sed -n '/^per-kernel CUDA time/,/^$/p; /^| N\|^| input/,$p' "$logs/bench.log" >>"$summary"
+fi
+
+if want floor; then
+  timeout 90 python3 tools/bench/llama_prefill_floor.py --json "$logs/floor.json" >"$logs/floor.log" 2>&1 &&
+    note "floor ok" || { note "floor FAILED or cut"; status=1; }
+  cat "$logs/floor.log" >>"$summary"
 fi
 
 dotnet_dir=/tmp/dotnet-gpu
