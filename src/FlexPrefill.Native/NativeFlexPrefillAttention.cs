@@ -54,10 +54,11 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
 
     /// <summary>
     /// Density of a call's selection (computed over causal blocks, all heads together) above which it runs dense SDPA
-    /// instead of the sparse kernel, which would then be the slower of the two. 0.5: on an H200 (docs/benchmarks.md,
-    /// 2026-12-01, session 4) the sparse kernel at density d costs about d × 1.3-1.5 × SDPA plus the selection, so it
-    /// pays below density 0.54 at 16K, 0.59 at 32K and 0.72 at 128K. 1 never falls back. Only <see cref="Forward"/>
-    /// falls back; <see cref="ForwardWithLse"/> always runs the kernels.
+    /// instead of the sparse kernel, which would then be the slower of the two. The selection is paid either way, so the
+    /// sparse kernel pays while density × (its dense-mode time / SDPA's) stays below 1: on an H200 (docs/benchmarks.md,
+    /// 2026-12-01, session 5 call 2) that ratio is 1.02-1.14, so below density 0.88 at 32K, 0.94 at 16K and 0.98 at
+    /// 128K. 0.8 keeps a margin. 1 never falls back. Only <see cref="Forward"/> falls back; <see cref="ForwardWithLse"/>
+    /// always runs the kernels.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is not in [0, 1].</exception>
     public double DenseFallbackDensity
@@ -66,12 +67,13 @@ public sealed class NativeFlexPrefillAttention : IAttentionBackend, IDisposable
         init => _denseFallbackDensity = value is >= 0 and <= 1 ? value
             : throw new ArgumentOutOfRangeException(nameof(DenseFallbackDensity), value, "a density of causal blocks, in [0, 1]");
     }
-    readonly double _denseFallbackDensity = 0.5;
+    readonly double _denseFallbackDensity = 0.8;
 
     /// <summary>
-    /// Calls with fewer query tokens than this run dense SDPA without selecting: below 16K the selection alone costs
-    /// about half of SDPA (0.46 of 0.90 ms at 8K on an H200), so FlexPrefill measured 0.53-0.93× of dense there even
-    /// on inputs it selects 37-59% of. 0 selects at every length. Only <see cref="Forward"/> applies it.
+    /// Calls with fewer query tokens than this run dense SDPA without selecting: below 16K the selection costs about a
+    /// third of SDPA (0.31-0.34 of 0.90-0.94 ms at 8K on an H200, session 5 call 2), so FlexPrefill was 0.64-0.84× of
+    /// dense there on the default model's real Q/K and on diffuse inputs (1.26× on structured ones). 0 selects at every
+    /// length. Only <see cref="Forward"/> applies it.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">The value is negative.</exception>
     public int DenseBelowTokens

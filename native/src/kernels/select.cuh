@@ -27,7 +27,7 @@
 //   16 bins summed over a warp by a reduce-scatter (48 shuffles a warp instead of 240, which cost ~8 us per launch
 //   at 8 CTAs per SM), the last CTA's decision from one read of the state into registers (v1 re-read the volatile
 //   state in a serial loop: ~15 dependent L2 round trips). Same arithmetic (float64 bins, same decision): counts
-//   checked on native/emu; not yet measured on a GPU (expected ~10-15 us a launch).
+//   checked on native/emu and the GPU; 0.61 -> 0.43 ms on an H200 (~27 us a launch, session 5 call 2).
 #pragma once
 #include "common.cuh"
 #include "estimate.cuh" // fold_bins

@@ -18,8 +18,10 @@
 //   v1 the loop's last step inside it (S(t + 1) issued under a branch): ptxas C7520 serialised the wgmma: 289-309,
 //      478 ms (the cp.async kernel: 399 ms).
 //   v2 the last step peeled, 2 stages: 338-447, 315-325 ms with ping-pong (variant 4); free-running consumers 388 ms.
-//   v3 (this) 3 stages: 416-556, 264 ms (cuDNN SDPA: 250 ms). With 2 a stage is refilled only once both consumers
-//      are done with it, one block period before it is needed: too little to hide a 64 KB load.
+//   v3 3 stages: 416-556, 264 ms (cuDNN SDPA: 250 ms). With 2 a stage is refilled only once both consumers are
+//      done with it, one block period before it is needed: too little to hide a 64 KB load.
+//   v4 (this) the softmax with the scale folded into the exponent's FFMA (wgmma_softmax.cuh): 442-581, 255 ms
+//      (SDPA 249 ms in the same run).
 //   Not kept (session 5 call 1, commit 5809a98): query-head pairs, one K/V load for two heads of a group (a CTA per
 //   (row, pair, half of the rows), consumer c computing head 2j + c over the union of the pair's blocks): 4% slower
 //   than single heads in dense mode, where both compute the same blocks (274 vs 264 ms), and 1.5-1.8x slower on the
