@@ -150,6 +150,7 @@ __global__ void __launch_bounds__(WARPS * 32) probe_stats_kernel(ProbeArgs a) {
         __syncthreads();
         float s[HEADS][8][4];
         warp_qk_heads<D, HEADS>(s, qtile, P * D, ktile + (t & 1) * 64 * D, warp, lane);
+        const bool need_mask = jb + 63 > p0; // only the last tiles hold keys after a probe row (or past T)
 #pragma unroll
         for (int hh = 0; hh < HEADS; hh++)
 #pragma unroll
@@ -160,16 +161,18 @@ __global__ void __launch_bounds__(WARPS * 32) probe_stats_kernel(ProbeArgs a) {
                 for (int n = 0; n < 8; n++)
 #pragma unroll
                     for (int c = 0; c < 2; c++) {
-                        const int key = jb + n * 8 + 2 * t4 + c;
-                        float x = key <= pos ? s[hh][n][2 * e + c] * a.scale_log2 : -INFINITY;
-                        s[hh][n][2 * e + c] = x;
+                        float& x = s[hh][n][2 * e + c];
+                        if (need_mask && jb + n * 8 + 2 * t4 + c > pos) x = -INFINITY;
                         tmax = fmaxf(tmax, x);
                     }
-                const float mnew = fmaxf(m[hh][e], tmax);
+                // the max over raw scores, the scale folded into the exponent's FFMA
+                const float mnew = fmaxf(m[hh][e], tmax * a.scale_log2);
                 if (mnew != -INFINITY) {
                     float sum = 0.f;
 #pragma unroll
-                    for (int n = 0; n < 8; n++) sum += exp2f(s[hh][n][2 * e] - mnew) + exp2f(s[hh][n][2 * e + 1] - mnew);
+                    for (int n = 0; n < 8; n++)
+                        sum += exp2f(fmaf(s[hh][n][2 * e], a.scale_log2, -mnew)) +
+                               exp2f(fmaf(s[hh][n][2 * e + 1], a.scale_log2, -mnew));
                     l[hh][e] = l[hh][e] * exp2f(m[hh][e] - mnew) + sum;
                     m[hh][e] = mnew;
                 }
@@ -293,7 +296,8 @@ __global__ void __launch_bounds__(WARPS * 32) probe_sums_kernel(ProbeArgs a) {
         warp_qk_frags<D>(s, qf, ktile + (t & 1) * 64 * D, lane);
 
         {
-            // probabilities, masked to 0, in place
+            // probabilities, masked to 0 (only the last tiles hold keys after a probe row), in place
+            const bool need_mask = jb + 63 > p0;
 #pragma unroll
             for (int e = 0; e < 2; e++) {
                 const int pos = p0 + row[e];
@@ -301,8 +305,8 @@ __global__ void __launch_bounds__(WARPS * 32) probe_sums_kernel(ProbeArgs a) {
                 for (int n = 0; n < 8; n++)
 #pragma unroll
                     for (int c = 0; c < 2; c++) {
-                        const int key = jb + n * 8 + 2 * t4 + c;
-                        s[n][2 * e + c] = key <= pos ? exp2f(s[n][2 * e + c] * a.scale_log2 - m[e]) * fac[e] : 0.f;
+                        const bool masked = need_mask && jb + n * 8 + 2 * t4 + c > pos;
+                        s[n][2 * e + c] = masked ? 0.f : exp2f(fmaf(s[n][2 * e + c], a.scale_log2, -m[e])) * fac[e];
                     }
             }
             // vertical: rows g and g + 8 in the thread, then the warp's 8 row groups g by a reduce-scatter over
