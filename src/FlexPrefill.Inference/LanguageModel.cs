@@ -89,9 +89,17 @@ public sealed class LanguageModel : ILanguageModel
         }
     }
 
-    /// <summary>A model of <paramref name="config"/>'s shape with seeded random weights (benchmarks, tests).</summary>
-    public static LanguageModel CreateRandom(ModelConfig config, ModelLoadOptions? options = null, long seed = 0) =>
-        new($"random-{config.ModelType}", config, options ?? new(), (dtype, device) => new RandomWeights(seed, dtype, device));
+    /// <summary>A model of <paramref name="config"/>'s shape with seeded random weights (benchmarks, tests), drawn on the
+    /// model's device: <paramref name="weights"/> says whether they are plain Gaussian or carry attention structure.</summary>
+    public static LanguageModel CreateRandom(ModelConfig config, ModelLoadOptions? options = null, long seed = 0,
+        RandomWeightKind weights = RandomWeightKind.Gaussian)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (!Enum.IsDefined(weights)) throw new ArgumentOutOfRangeException(nameof(weights), weights, "expected Gaussian or Structured");
+        return new($"random-{config.ModelType}", config, options ?? new(), (dtype, device) => weights == RandomWeightKind.Structured
+            ? new StructuredWeights(config, seed, dtype, device)
+            : new RandomWeights(seed, dtype, device));
+    }
 
     /// <summary>The configuration read from config.json.</summary>
     public ModelConfig Config { get; }

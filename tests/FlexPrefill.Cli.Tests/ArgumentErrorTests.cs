@@ -39,6 +39,8 @@ public sealed class ArgumentErrorTests : IDisposable
         { "bench --config tiny --lengths 0", "--lengths" },
         { "bench --config tiny --attention dense,sparse", "--attention" },
         { "bench --config tiny --decode-steps -1", "--decode-steps" },
+        { "bench --config tiny --weights uniform", "'uniform' not recognized. Must be one of: 'gaussian' 'structured'" },
+        { "bench --model {0} --weights structured", "--weights" },
     };
 
     [Theory]

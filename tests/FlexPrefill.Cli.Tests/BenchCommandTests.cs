@@ -67,12 +67,52 @@ public sealed class BenchCommandTests : IDisposable
     {
         var json = Path.Combine(_folder, "bench.json");
 
-        var run = CliRun.Of("bench", "--config", "tiny", "--lengths", "32", "--attention", "dense", "--decode-steps", "2", "--isolate", "--json", json);
+        var run = CliRun.Of("bench", "--config", "tiny", "--weights", "structured", "--lengths", "32", "--attention", "dense", "--decode-steps", "2",
+            "--isolate", "--json", json);
 
         Assert.True(run.ExitCode == 0, run.Error);
         var report = BenchmarkReport.FromJson(File.ReadAllText(json));
         Assert.Contains("one process per row", report.MemorySource);
         Assert.Equal(32, Assert.Single(report.Rows).Tokens);
         Assert.Contains("run: dense, 32 tokens", run.Error);
+        Assert.Contains("model: tiny (structured random weights)", run.Error); // the child built the weights asked for
+    }
+
+    [Fact]
+    public void Structured_weights_make_flexprefill_select_sparsely_and_the_table_and_json_say_which_weights_ran()
+    {
+        BenchmarkReport Run(string weights, out string title)
+        {
+            var json = Path.Combine(_folder, $"{weights}.json");
+            var run = CliRun.Of("bench", "--config", "tiny", "--weights", weights, "--lengths", "1024", "--attention", "flexprefill",
+                "--decode-steps", "1", "--min-budget", "128", "--json", json);
+            Assert.True(run.ExitCode == 0, run.Error);
+            title = run.Output.Split('\n')[0];
+            return BenchmarkReport.FromJson(File.ReadAllText(json));
+        }
+
+        var gaussian = Run("gaussian", out var gaussianTitle);
+        var structured = Run("structured", out var structuredTitle);
+
+        Assert.Contains("tiny (gaussian random weights)", gaussianTitle);
+        Assert.Contains("tiny (structured random weights)", structuredTitle);
+        Assert.Equal("gaussian", gaussian.Weights);
+        Assert.Equal("structured", structured.Weights);
+        Assert.Contains("structured random weights", structured.Model);
+        // Measured at 1,024 tokens (8 blocks of 128, 36 causal blocks a head): Gaussian 0.96, structured 0.58.
+        var (g, s) = (gaussian.Rows.Single().Density, structured.Rows.Single().Density);
+        Assert.True(g > 0.85 && s < g - 0.2, $"density: Gaussian {g:F3}, structured {s:F3}");
+    }
+
+    [Fact]
+    public void The_help_names_the_weights_option_and_both_kinds()
+    {
+        var run = CliRun.Of("bench", "--help");
+
+        Assert.Equal(0, run.ExitCode);
+        Assert.Contains("--weights", run.Output);
+        Assert.Contains("gaussian", run.Output);
+        Assert.Contains("structured", run.Output);
+        Assert.Contains("[default: gaussian]", run.Output);
     }
 }

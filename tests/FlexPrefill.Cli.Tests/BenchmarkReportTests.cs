@@ -5,7 +5,7 @@ namespace FlexPrefill.Cli.Tests;
 public sealed class BenchmarkReportTests
 {
     static BenchmarkReport Sample() => new(
-        new DateTimeOffset(2026, 12, 1, 10, 0, 0, TimeSpan.Zero), "flexprefill bench --config llama-3.1-8b", "llama-3.1-8b (random weights)",
+        new DateTimeOffset(2026, 12, 1, 10, 0, 0, TimeSpan.Zero), "flexprefill bench --config llama-3.1-8b", "llama-3.1-8b (gaussian random weights)", "gaussian",
         "cuda", "NVIDIA H200", "bfloat16", 128, 0.95, 0.1, 1024, GpuMemoryMonitor.Source,
         [
             new BenchmarkRow(8192, "dense", "dense", 612.26, 13380.4, 95.21, 128, 18250.4, 16000, 1.0),
@@ -52,11 +52,24 @@ public sealed class BenchmarkReportTests
         Assert.Contains("\"ttft_ms\": 612.26", json);
         Assert.Contains("\"peak_gpu_mb\": null", json);
         Assert.Contains("\"dtype\": \"bfloat16\"", json);
+        Assert.Contains("\"weights\": \"gaussian\"", json);
         Assert.Equal(report.Rows.Count, back.Rows.Count);
         Assert.Equal(report.Rows[0], back.Rows[0]);
         Assert.Equal("CUDA out of memory", back.Rows[2].Error);
         Assert.True(double.IsNaN(back.Rows[2].TtftMs));
         Assert.Equal(report.Gpu, back.Gpu);
+    }
+
+    [Fact]
+    public void A_report_saved_before_the_weights_field_reads_with_no_weights()
+    {
+        var json = Sample().ToJson().Replace("\"weights\": \"gaussian\",", "", StringComparison.Ordinal);
+
+        var back = BenchmarkReport.FromJson(json);
+
+        Assert.DoesNotContain("\"weights\"", json);
+        Assert.Null(back.Weights);
+        Assert.Equal(3, back.Rows.Count);
     }
 
     [Fact]

@@ -23,9 +23,12 @@ sealed record BenchmarkRow(
         new(tokens, attention, "-", double.NaN, double.NaN, double.NaN, 0, null, null, double.NaN, error);
 }
 
-/// <summary>A benchmark run: what ran where, and the rows. Written with --json, read back from child processes.</summary>
+/// <summary>A benchmark run: what ran where, and the rows. Written with --json, read back from child processes.
+/// Model is the preset with its weights ("llama-3.1-8b (structured random weights)") or the model folder's name;
+/// Weights is "gaussian" or "structured" (a preset's random weights) or "checkpoint" (a folder), and null in reports
+/// written before it existed (all Gaussian or checkpoints).</summary>
 sealed record BenchmarkReport(
-    DateTimeOffset Date, string Command, string Model, string Device, string? Gpu, [property: JsonPropertyName("dtype")] string DType, int DecodeSteps,
+    DateTimeOffset Date, string Command, string Model, string? Weights, string Device, string? Gpu, [property: JsonPropertyName("dtype")] string DType, int DecodeSteps,
     double Gamma, double Tau, int MinBudget, string MemorySource, IReadOnlyList<BenchmarkRow> Rows)
 {
     static readonly JsonSerializerOptions JsonOptions = new()

@@ -10,15 +10,25 @@ using FlexPrefill.Inference.Models;
 namespace FlexPrefill.Cli.Commands;
 
 /// <summary><c>flexprefill bench</c>: time to first token, decode throughput, peak GPU memory and density from short
-/// to long prompts, dense against FlexPrefill, on a random-weight preset or a model folder.</summary>
+/// to long prompts, dense against FlexPrefill, on a random-weight preset (Gaussian or structured weights) or a model
+/// folder.</summary>
 static class BenchCommand
 {
     static readonly string[] AttentionNames = ["dense", "flexprefill"];
+    static readonly string[] WeightNames = ["gaussian", "structured"];
 
     public static Command Create()
     {
         var config = new Option<string?>("--config") { Description = $"random-weight model built on the device, no file: {string.Join(" | ", BenchmarkPresets.Names)}", HelpName = "NAME" }
             .AcceptOnlyFromAmong(BenchmarkPresets.Names);
+        var weights = new Option<string>("--weights")
+        {
+            Description = "random weights of the --config preset: gaussian (normal(0, 0.02); attention near uniform, so FlexPrefill " +
+                "selects almost every block) or structured (the same plus synthetic local attention and vertical stripes, sparse like a " +
+                "trained LLM's, so TTFT shows what sparse prefill saves; docs/flexprefill.md)",
+            DefaultValueFactory = _ => "gaussian",
+            HelpName = "KIND",
+        }.AcceptOnlyFromAmong(WeightNames);
         var model = CommonOptions.Model();
         var lengths = CommonOptions.IntList("--lengths", "prompt lengths in tokens (default 8192,32768,65536,131072)", "N,N,...");
         var attention = new Option<string>("--attention") { Description = "attentions to compare: dense, flexprefill or both", DefaultValueFactory = _ => "dense,flexprefill", HelpName = "LIST" };
@@ -34,9 +44,10 @@ static class BenchCommand
             .AcceptExistingOnly();
         var isolate = new Option<bool?>("--isolate") { Description = "run each row in a fresh process so its peak GPU memory is its own (default: true on cuda)" };
 
-        var command = new Command("bench", "Benchmark prefill (time to first token) and decode, dense against FlexPrefill.")
+        var command = new Command("bench", "Benchmark prefill (time to first token) and decode, dense against FlexPrefill, on a random-weight " +
+            "preset (--config, --weights) or a model folder (--model).")
         {
-            config, model, lengths, attention, decodeSteps, device, dtype, gamma, tau, minBudget, png, json, isolate, fromJson,
+            config, weights, model, lengths, attention, decodeSteps, device, dtype, gamma, tau, minBudget, png, json, isolate, fromJson,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -47,6 +58,8 @@ static class BenchCommand
             }
             if (parse.GetResult(config) is not null && parse.GetResult(model) is not null)
                 throw new UsageException("give --config or --model, not both");
+            if (parse.GetResult(weights) is { Implicit: false } && parse.GetResult(config) is null)
+                throw new UsageException("--weights chooses the random weights of a --config preset; a model folder brings its own");
             var lengthList = parse.GetList(lengths) ?? [8192, 32768, 65536, 131072];
             foreach (var n in lengthList)
             {
@@ -64,7 +77,9 @@ static class BenchCommand
             // A GPU benchmark of the managed reference would spend minutes measuring the wrong thing: refuse it.
             if (attentions.Contains("flexprefill") && deviceName == "cuda" && !ModelFactory.NativeFlexPrefill(deviceName, out var whyNotNative))
                 throw new InvalidOperationException($"FlexPrefill on cuda would run on the managed reference: {whyNotNative}");
-            var source = new ModelSource(parse.GetValue(config), parse.GetValue(config) is null ? ModelLocator.Resolve(parse.GetValue(model)) : null);
+            var source = parse.GetValue(config) is { } preset
+                ? new ModelSource(preset, Enum.Parse<RandomWeightKind>(parse.GetValue(weights)!, ignoreCase: true), null)
+                : new ModelSource(null, null, ModelLocator.Resolve(parse.GetValue(model)));
             var settings = new Settings(source, deviceName, parse.GetValue(dtype), plan, string.Join(' ', parse.Tokens.Select(t => t.Value)));
             var error = parse.InvocationConfiguration.Error;
 
@@ -91,10 +106,13 @@ static class BenchCommand
         return report.Rows.All(r => r.Error is null) ? FlexPrefillCli.Success : FlexPrefillCli.Failure;
     }
 
-    /// <summary>A preset name (random weights) or a model folder.</summary>
-    sealed record ModelSource(string? Preset, string? Directory)
+    /// <summary>A preset name with its kind of random weights, or a model folder.</summary>
+    sealed record ModelSource(string? Preset, RandomWeightKind? Weights, string? Directory)
     {
-        public string Describe => Preset is not null ? $"{Preset} (random weights)" : Path.GetFileName(Directory!.TrimEnd('/'));
+        /// <summary>"gaussian" or "structured" for a preset, "checkpoint" for a folder: the report's weights field.</summary>
+        public string WeightsName => Weights?.ToString().ToLowerInvariant() ?? "checkpoint";
+
+        public string Describe => Preset is not null ? $"{Preset} ({WeightsName} random weights)" : Path.GetFileName(Directory!.TrimEnd('/'));
     }
 
     sealed record Settings(ModelSource Source, string Device, string? DType, BenchmarkPlan Plan, string Arguments)
@@ -102,7 +120,7 @@ static class BenchCommand
         public string DTypeName => DType ?? (Device == "cuda" ? "bfloat16" : "float32");
 
         public BenchmarkReport Report(string? gpu, string memorySource, IReadOnlyList<BenchmarkRow> rows) => new(
-            DateTimeOffset.UtcNow, "flexprefill " + Arguments, Source.Describe, Device, gpu, DTypeName, Plan.DecodeSteps,
+            DateTimeOffset.UtcNow, "flexprefill " + Arguments, Source.Describe, Source.WeightsName, Device, gpu, DTypeName, Plan.DecodeSteps,
             Plan.FlexPrefill.Gamma, Plan.FlexPrefill.Tau, Plan.FlexPrefill.MinBudget, memorySource, rows);
     }
 
@@ -117,7 +135,7 @@ static class BenchCommand
         var options = ModelFactory.Options(settings.Device, settings.DType);
         var clock = Stopwatch.StartNew();
         using var model = settings.Source.Preset is { } preset
-            ? LanguageModel.CreateRandom(PresetConfig(preset, settings.Plan), options)
+            ? LanguageModel.CreateRandom(PresetConfig(preset, settings.Plan), options, weights: settings.Source.Weights!.Value)
             : LanguageModel.Load(settings.Source.Directory!, options);
         log.WriteLine($"model: {settings.Source.Describe}, ready in {clock.Elapsed.TotalSeconds:F1} s" +
             (memory is null ? "" : $", {memory.CurrentMiB:N0} MiB on the GPU") + $", decode attention {model.DecodeAttention}");
@@ -176,7 +194,7 @@ static class BenchCommand
     static List<string> ChildArguments(Settings settings, int tokens, string attention, string json)
     {
         List<string> args = ["bench"];
-        if (settings.Source.Preset is { } preset) args.AddRange(["--config", preset]);
+        if (settings.Source.Preset is { } preset) args.AddRange(["--config", preset, "--weights", settings.Source.WeightsName]);
         else args.AddRange(["--model", settings.Source.Directory!]);
         args.AddRange([
             "--lengths", tokens.ToString(CultureInfo.InvariantCulture), "--attention", attention,

@@ -47,14 +47,19 @@ internal sealed class RandomWeights : IWeightSource
         else random.manual_seed(seed);
     }
 
+    /// <summary>The standard deviation of the matrices.</summary>
+    public double Std => _std;
+
     public Tensor Take(string key, long[] shape)
     {
         using var scope = NewDisposeScope();
-        Tensor t = key.EndsWith("norm.weight", StringComparison.Ordinal)
-            ? ones(shape, _dtype, _device)
-            : randn(shape, ScalarType.Float32, _device, generator: _generator).mul_(_std).to(_dtype);
+        Tensor t = key.EndsWith("norm.weight", StringComparison.Ordinal) ? ones(shape, _dtype, _device) : Normal(shape).to(_dtype);
         return t.DetachFromDisposeScope();
     }
+
+    /// <summary>The next normal(0, std) draw of <paramref name="shape"/>, float32 on the device: what <see cref="Take"/>
+    /// returns for a matrix before the cast to the model's dtype.</summary>
+    public Tensor Normal(long[] shape) => randn(shape, ScalarType.Float32, _device, generator: _generator).mul_(_std);
 }
 
 /// <summary>The one place where a model key becomes a checkpoint key.</summary>
