@@ -13,9 +13,10 @@
 #             tokenizers: eng/fetch-data.sh, then tar cJf .carry/data.tar.xz -C .cache/data text tokenizers)
 #   dotnet    the .NET test executables of .carry/dotnet.tar.xz (eng/publish-gpu.sh) on CUDA with the native kernels;
 #             runs beside qk when both are asked for (neither is timed against the other)
-#   e2e       flexprefill bench: a Llama-3.1-8B-shaped model with random weights, dense vs FlexPrefill, 8K-128K
-# Env: BENCH_SIZES, BENCH_SECONDS, E2E_SECONDS, DOTNET_SECONDS.
-# $OUT gets summary.txt (every stage's verdict) and logs.tar.gz (every log and table; e2e.json: `flexprefill bench
+#   e2e       flexprefill bench: a Llama-3.1-8B-shaped model with random weights, dense vs FlexPrefill, 8K-128K, once
+#             per kind of weights (E2E_WEIGHTS, default "gaussian structured"; E2E_SECONDS each)
+# Env: BENCH_SIZES, BENCH_SECONDS, E2E_SECONDS, E2E_WEIGHTS, DOTNET_SECONDS.
+# $OUT gets summary.txt (every stage's verdict) and logs.tar.gz (every log and table; e2e-*.json: `flexprefill bench
 # --from-json` renders its table and PNG where fonts are).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -116,10 +117,12 @@ if [ -f .carry/data.tar.xz ]; then mkdir -p .cache/data && tar -xJf .carry/data.
 
 # e2e before the untimed stages: its timings need the GPU to itself.
 if want e2e && [ -n "${dotnet_env+x}" ]; then
-  timeout "${E2E_SECONDS:-180}" env "${dotnet_env[@]}" "$dotnet_dir/FlexPrefill.Cli/flexprefill" bench --config llama-3.1-8b \
-    --device cuda --json "$logs/e2e.json" >"$logs/e2e.log" 2>&1 && note "e2e ok" ||
-    { note "e2e FAILED or cut"; status=1; }
-  grep -A20 "^flexprefill bench:" "$logs/e2e.log" >>"$summary"
+  for weights in ${E2E_WEIGHTS:-gaussian structured}; do
+    timeout "${E2E_SECONDS:-180}" env "${dotnet_env[@]}" "$dotnet_dir/FlexPrefill.Cli/flexprefill" bench --config llama-3.1-8b \
+      --weights "$weights" --device cuda --json "$logs/e2e-$weights.json" >"$logs/e2e-$weights.log" 2>&1 &&
+      note "e2e ($weights weights) ok" || { note "e2e ($weights weights) FAILED or cut"; status=1; }
+    grep -A20 "^flexprefill bench:" "$logs/e2e-$weights.log" >>"$summary"
+  done
 fi
 
 run_dotnet() {
