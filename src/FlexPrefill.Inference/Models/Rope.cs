@@ -10,7 +10,6 @@ namespace FlexPrefill.Inference.Models;
 internal sealed class Rope : IDisposable
 {
     readonly Tensor _invFreq; // [D] float32 on the model's device: the D/2 frequencies twice, as rotate_half pairs them
-    readonly Tensor _sinSign; // [D] float32: -1 over the first half, +1 over the second (rotate_half's sign, folded into sin)
 
     /// <summary>Multiplier of cos and sin (yarn's attention factor; 1 otherwise).</summary>
     public double AttentionScaling { get; }
@@ -20,8 +19,6 @@ internal sealed class Rope : IDisposable
         using var scope = NewDisposeScope();
         var (invFreq, scaling) = InverseFrequencies(config.Rope, config.HeadDim, config.MaxPositionEmbeddings);
         _invFreq = cat([invFreq, invFreq]).to(device).DetachFromDisposeScope();
-        long half = invFreq.shape[0];
-        _sinSign = cat([full(half, -1.0f), ones(half)]).to(device).DetachFromDisposeScope();
         AttentionScaling = scaling;
     }
 
@@ -93,29 +90,39 @@ internal sealed class Rope : IDisposable
     }
 
     /// <summary>
-    /// cos and sin [S, D] for positions start … start + length - 1, in <paramref name="dtype"/>, made once per forward
-    /// step for every layer. The sin carries rotate_half's sign (negative over the first half) for <see cref="Apply"/>.
+    /// cos [S, D] and sin [S, D/2] for positions start … start + length - 1, in <paramref name="dtype"/>, made once per
+    /// forward step for every layer: the D/2 angles twice for cos (x·cos covers both halves at once), once for sin
+    /// (each half of x meets it once, with its own sign: see <see cref="Apply"/>).
     /// </summary>
     public (Tensor Cos, Tensor Sin) CosSin(long start, long length, ScalarType dtype)
     {
         Tensor positions = arange(start, start + length, dtype: ScalarType.Float32, device: _invFreq.device);
-        Tensor angles = positions.unsqueeze(1) * _invFreq; // [S, D], the values of transformers' cat([freqs, freqs])
-        Tensor cos = angles.cos(), sin = angles.sin().mul_(_sinSign);
+        Tensor angles = positions.outer(_invFreq); // [S, D], the values of transformers' cat([freqs, freqs])
+        Tensor cos = angles.cos(), sin = angles.narrow(1, 0, angles.size(1) / 2).sin();
         if (AttentionScaling != 1.0) { cos = cos * AttentionScaling; sin = sin * AttentionScaling; }
         return (cos.to(dtype), sin.to(dtype));
     }
 
     /// <summary>
-    /// Rotates x [B, H, S, D] by cos/sin [S, D] from <see cref="CosSin"/>: transformers' x·cos + rotate_half(x)·sin,
-    /// where rotate_half(x) = cat(-x2, x1) is roll(x, D/2) = cat(x2, x1) times the sign that sin already carries.
-    /// The same products and sum, so the same values, in four calls instead of seven.
+    /// Rotates x [B, H, S, D] by cos [S, D] and sin [S, D/2] from <see cref="CosSin"/>: transformers'
+    /// x·cos + rotate_half(x)·sin, rotate_half(x) = cat(-x2, x1), written half by half into y = x·cos:
+    /// y1 = x1·cos - x2·sin, y2 = x2·cos + x1·sin.
     /// </summary>
-    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin) =>
-        x.mul(cos).add_(x.roll(x.size(-1) / 2, -1).mul_(sin));
-
-    public void Dispose()
+    /// <remarks>
+    /// Five passes over q/k's bytes where the roll form (x·cos + roll(x, D/2)·signed sin) made nine and a temporary
+    /// as large as q and k. One Llama-3.1-8B layer at 128K in PyTorch on an H200: 5.0 ms half by half (mul into each
+    /// half, then addcmul_: the same passes as here, TorchSharp has no out= mul), 10.5 ms the roll form
+    /// (docs/benchmarks.md, the prefill floor). addcmul_ adds x2·sin to the rounded x1·cos in one rounding where
+    /// transformers rounds x2·sin first: an element may differ by one step of the dtype.
+    /// </remarks>
+    public static Tensor Apply(Tensor x, Tensor cos, Tensor sin)
     {
-        _invFreq.Dispose();
-        _sinSign.Dispose();
+        long h = sin.size(-1);
+        Tensor y = x.mul(cos);
+        y.narrow(-1, 0, h).addcmul_(x.narrow(-1, h, h), sin, -1); // narrow: a view (chunk is slower on the host)
+        y.narrow(-1, h, h).addcmul_(x.narrow(-1, 0, h), sin, 1);
+        return y;
     }
+
+    public void Dispose() => _invFreq.Dispose();
 }

@@ -44,8 +44,10 @@ public class DecodeOverheadTests
         double perLayer = (four - two) / 2, fixedCost = two - 2 * perLayer;
         TestContext.Current.SendDiagnosticMessage($"tensors per decode step: {perLayer} per layer + {fixedCost} per token");
         // 36 and 17 since issue #8 (fused q/k/v and gate/up, rope in four calls, in-place residuals and norms, a reused
-        // input tensor); 62 and 27 before. More means a call was added to every decode step: worth a second look.
-        Assert.True(perLayer <= 36, $"{perLayer} tensors per layer per decode step (budget 36)");
+        // input tensor); 62 and 27 before. 39 per layer since rope went half by half: four views for one rolled
+        // copy, one kernel fewer, 5 passes over q/k instead of 9 in prefill (+2-3 µs a layer on the CPU at S = 1,
+        // timed against the roll form). More means a call was added to every decode step: worth a second look.
+        Assert.True(perLayer <= 39, $"{perLayer} tensors per layer per decode step (budget 39)");
         Assert.True(fixedCost <= 17, $"{fixedCost} tensors per decode step outside the layers (budget 17)");
     }
 }

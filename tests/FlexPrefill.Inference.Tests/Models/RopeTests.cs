@@ -88,4 +88,45 @@ public class RopeTests
         var (c0, s0) = rope.CosSin(0, 1, ScalarType.Float32);
         Assert.True(Rope.Apply(q, c0, s0).allclose(q)); // position 0 does not rotate
     }
+
+    /// <summary>transformers' apply_rotary_pos_emb: sin [S, D] = cat(sin, sin), rotate_half(x) = cat(-x2, x1).</summary>
+    static Tensor Transformers(Tensor x, Tensor cos, Tensor halfSin)
+    {
+        Tensor[] halves = x.chunk(2, -1);
+        return x * cos + cat([-halves[1], halves[0]], -1) * cat([halfSin, halfSin], -1);
+    }
+
+    /// <summary>q and k heads [1, H, S, D] as the model has them: a view of the [B, S, H, D] projection, not contiguous.</summary>
+    static (Tensor X, Tensor Cos, Tensor Sin) Heads(ScalarType dtype, long start)
+    {
+        var config = new ModelConfig { ModelType = "llama", VocabSize = 10, HiddenSize = 256, IntermediateSize = 8, NumLayers = 1, NumHeads = 4, NumKvHeads = 2,
+            Rope = new RopeParameters { Type = RopeType.Llama3, Theta = 500000, Factor = 8, LowFreqFactor = 1, HighFreqFactor = 4, OriginalMaxPositionEmbeddings = 64 } };
+        using var rope = new Rope(config, CPU);
+        var (cos, sin) = rope.CosSin(start, 97, dtype);
+        Tensor x = randn([1, 97, 6, 64], generator: new torch.Generator(5)).to(dtype).transpose(1, 2);
+        return (x, cos, sin);
+    }
+
+    /// <summary>
+    /// Rope.Apply adds x2·sin to the rounded x1·cos in one rounding (addcmul), where transformers rounds x2·sin first:
+    /// one step of the dtype at the largest of the two products and the sum bounds what that changes (the sum may be
+    /// far smaller than the products: cancellation), and summed over the elements ours is no further from float64.
+    /// </summary>
+    [Theory]
+    [InlineData(ScalarType.Float32, 23)]
+    [InlineData(ScalarType.BFloat16, 7)]
+    public void The_rotation_is_within_one_step_of_transformers_and_no_less_accurate(ScalarType dtype, int mantissaBits)
+    {
+        using var scope = NewDisposeScope();
+        var (x, cos, sin) = Heads(dtype, start: 1000);
+        Tensor ours = Rope.Apply(x, cos, sin).to(ScalarType.Float64), theirs = Transformers(x, cos, sin).to(ScalarType.Float64);
+        var (x64, cos64, sin64) = (x.to(ScalarType.Float64), cos.to(ScalarType.Float64), sin.to(ScalarType.Float64));
+        Tensor exact = Transformers(x64, cos64, sin64);
+        Tensor largest = (x64 * cos64).abs().maximum((x64.roll(32, -1) * cat([sin64, sin64], -1)).abs()).maximum(exact.abs());
+        Tensor step = pow(tensor(2.0, ScalarType.Float64), largest.clamp_min(1e-30).log2().floor() - mantissaBits);
+        double moved = ((ours - theirs).abs() / step).max().item<double>();
+        Assert.True(moved <= 1, $"an element moved by {moved} steps");
+        Assert.True((ours - exact).abs().sum().item<double>() <= (theirs - exact).abs().sum().item<double>(),
+            "one rounding of x1·cos - x2·sin should not be less accurate than two");
+    }
 }
