@@ -6,7 +6,7 @@ the embedding, the rope tables, the final norm + last-row lm_head. The projectio
 linear layers (four GEMMs a layer + lm_head), dense attention (SDPA) and the rest, and divides the attention by each
 --attention-speedup for a sparse-attention TTFT (issue #8's target: 3.5 s at 128K). Eager ops, as the engine runs
 them; elementwise rows give GB/s over the least traffic the op needs, so what fusing could save shows.
-GQA: --gqa repeat (default) expands K/V before SDPA as the engine does; --gqa enable passes enable_gqa=True.
+GQA: --gqa repeat (default, as recorded) expands K/V before SDPA; --gqa enable passes enable_gqa=True, as the engine does.
 --mlp-chunk R runs the MLP R rows at a time (the engine's memory saving); its rows are summed over the chunks.
 Usage: python3 tools/bench/llama_prefill_floor.py [--sizes 8192,32768] [--mlp-chunk 16384] [--json FILE]
        python3 tools/bench/llama_prefill_floor.py --tiny --device cpu          (the same code on the CPU, seconds)
