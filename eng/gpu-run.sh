@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One call on the GPU machine (device tool): builds native/ for sm_90a + sm_80, then runs the chosen stages.
 #   eng/gpu-run.sh [validate] [ncu] [bench] [floor] [qk] [dotnet] [e2e]   (no stage named: all of them, about 10 minutes)
-#   validate  ctest (the emulated-kernel tests are left to CI), the stage validator, the decode validator and its
-#             timing table (decode attention vs T, GB/s), compute-sanitizer on small cases of both
+#   validate  ctest (the emulated-kernel tests are left to CI), the stage validator, the norm and silu·mul
+#             validators, the decode validator and its timing table (decode attention vs T, GB/s), compute-sanitizer
+#             on small cases of the stage and decode validators
 #   ncu       Nsight Compute on one launch of the default sparse kernel (dense mode, structured input, N = 16K):
 #             throughput, warp stall reasons, pipe utilisation (a Firecracker machine reads the counters; gVisor not)
 #   bench     native/dev/bench.py: our kernels against dense SDPA, Llama-3.1-8B attention shapes, synthetic inputs
@@ -59,6 +60,8 @@ if want validate; then
   (cd "$build" && ctest --output-on-failure -E emulated) >"$logs/ctest.log" 2>&1 && note "ctest ok" || { note "ctest FAILED"; status=1; }
   "$build/fp_wgmma_check" 2>&1 | tee -a "$summary" >"$logs/wgmma.log"
   "$build/fp_validate_norm" >"$logs/validate-norm.log" 2>&1 && note "validate norm ok" || { note "validate norm FAILED"; status=1; }
+  "$build/fp_validate_silu" >"$logs/validate-silu.log" 2>&1 && note "validate silu ok" || { note "validate silu FAILED"; status=1; }
+  grep -E "every bf16 gate|FAIL" "$logs/validate-silu.log" | head -5 >>"$summary"
   timeout 300 "$build/fp_validate" >"$logs/validate.log" 2>&1 && note "validate ok" || { note "validate FAILED"; status=1; }
   grep -E "FAIL|kernels:" "$logs/validate.log" | head -30 >>"$summary"
   timeout 180 compute-sanitizer --tool memcheck --leak-check no "$build/fp_validate" --quick >"$logs/sanitizer.log" 2>&1

@@ -107,6 +107,7 @@ inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); retu
 inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
 inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, 4); return i; }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
+inline float __fdiv_rn(float a, float b) { return a / b; }
 template <class T>
 inline T atomicAdd(T* p, T v) { T old = *p; *p = old + v; return old; } // fibers never preempt each other
 inline void __threadfence() {}

@@ -167,6 +167,15 @@ FLEXPREFILL_API flexprefill_status flexprefill_rms_norm(const void* x, const voi
                                                         int32_t hidden, int64_t x_row_stride, int64_t y_row_stride,
                                                         float eps, void* stream);
 
+/* SwiGLU's activation in one launch on `stream`, with PyTorch's bf16 eager roundings of F.silu(gate) * up:
+ *   out = bf16(bf16(g / (1 + exp(-g))) * u),  g and u read as fp32,
+ * over rows of gate_up [rows, 2 * ffn] bf16 (gate in columns 0..ffn-1, up in ffn..2*ffn-1; row stride
+ * in_row_stride >= 2 * ffn elements) into out [rows, ffn] bf16 (row stride out_row_stride >= ffn). out may be gate_up
+ * itself (the gate half, out_row_stride = in_row_stride), else it must not overlap gate_up. Both 16-byte aligned,
+ * strides multiples of 8; ffn a multiple of 8 up to 131072 (UNSUPPORTED otherwise: fall back). */
+FLEXPREFILL_API flexprefill_status flexprefill_silu_mul(const void* gate_up, void* out, int64_t rows, int32_t ffn,
+                                                        int64_t in_row_stride, int64_t out_row_stride, void* stream);
+
 #ifdef __cplusplus
 }
 #endif

@@ -344,6 +344,29 @@ flexprefill_status flexprefill_rms_norm(const void* x, const void* weight, void*
     return run_rms_norm(RmsNormCall{x, weight, y, rows, x_row_stride, y_row_stride, hidden, eps, stream});
 }
 
+flexprefill_status flexprefill_silu_mul(const void* gate_up, void* out, int64_t rows, int32_t ffn, int64_t in_row_stride,
+                                        int64_t out_row_stride, void* stream) {
+    g_last_error.clear();
+    if (!gate_up || !out) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "gate_up and out must be device pointers (one is NULL)");
+    if (rows < 1) return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT, "rows is %lld; it must be >= 1", (long long)rows);
+    if (rows > INT32_MAX) return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "rows is %lld; at most %d are supported", (long long)rows, INT32_MAX);
+    if (ffn < 8 || ffn % 8 != 0 || ffn > 131072)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "ffn is %d; supported: multiples of 8 up to 131072", ffn);
+    if (in_row_stride < 2 * (int64_t)ffn || out_row_stride < ffn || in_row_stride % 8 != 0 || out_row_stride % 8 != 0)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "row strides %lld / %lld must be multiples of 8 and >= 2 * ffn / ffn (%d)",
+                       (long long)in_row_stride, (long long)out_row_stride, ffn);
+    if (reinterpret_cast<uintptr_t>(gate_up) % 16 != 0 || reinterpret_cast<uintptr_t>(out) % 16 != 0)
+        return FP_FAIL(FLEXPREFILL_ERROR_UNSUPPORTED, "gate_up and out must be 16-byte aligned");
+    // the byte ranges the call touches; overlapping is allowed only as the in-place form
+    const uintptr_t in0 = reinterpret_cast<uintptr_t>(gate_up), out0 = reinterpret_cast<uintptr_t>(out);
+    const uintptr_t in1 = in0 + 2 * (uintptr_t)((rows - 1) * in_row_stride + 2 * (int64_t)ffn);
+    const uintptr_t out1 = out0 + 2 * (uintptr_t)((rows - 1) * out_row_stride + ffn);
+    if (in0 < out1 && out0 < in1 && !(out0 == in0 && out_row_stride == in_row_stride))
+        return FP_FAIL(FLEXPREFILL_ERROR_INVALID_ARGUMENT,
+                       "out overlaps gate_up; it must be gate_up itself (with out_row_stride = in_row_stride) or apart");
+    return run_silu_mul(SiluMulCall{gate_up, out, rows, ffn, in_row_stride, out_row_stride, stream});
+}
+
 flexprefill_status flexprefill_decode(const flexprefill_params* p) {
     g_last_error.clear();
     if (flexprefill_status s = validate_decode(p, true)) return s;

@@ -69,4 +69,16 @@ struct RmsNormCall {
 // Implemented by norm.cu (also under the emulator) or no_cuda.cpp.
 flexprefill_status run_rms_norm(const RmsNormCall& c);
 
+// One flexprefill_silu_mul call, validated.
+struct SiluMulCall {
+    const void* gate_up;
+    void* out;
+    int64_t rows;
+    int32_t ffn;
+    int64_t in_row_stride, out_row_stride;
+    void* stream;
+};
+// Implemented by silu.cu (also under the emulator) or no_cuda.cpp.
+flexprefill_status run_silu_mul(const SiluMulCall& c);
+
 } // namespace flexprefill

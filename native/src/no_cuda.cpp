@@ -1,5 +1,6 @@
-// Stand-in for pipeline.cu, decode.cu and norm.cu when the library is built without CUDA: the C API still validates and sizes
-// workspaces (tested on CPU-only machines), and every call that would touch a device says why it cannot.
+// Stand-in for pipeline.cu, decode.cu, norm.cu and silu.cu when the library is built without CUDA: the C API still
+// validates and sizes workspaces (tested on CPU-only machines), and every call that would touch a device says why it
+// cannot.
 #include "internal.h"
 
 namespace flexprefill {
@@ -23,6 +24,10 @@ flexprefill_status run_decode(const flexprefill_params&, const DecodeLayout&) {
 }
 
 flexprefill_status run_rms_norm(const RmsNormCall&) {
+    return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "%s", backend_description());
+}
+
+flexprefill_status run_silu_mul(const SiluMulCall&) {
     return FP_FAIL(FLEXPREFILL_ERROR_NO_CUDA, "%s", backend_description());
 }
 

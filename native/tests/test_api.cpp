@@ -187,4 +187,21 @@ TEST(rms_norm_names_each_limit_and_without_cuda_says_why) {
     CHECK(flexprefill_rms_norm(x, x, x, 1, 64, 64, 64, 1e-5f, nullptr) == FLEXPREFILL_ERROR_NO_CUDA && error_mentions("cuda"));
 }
 
+TEST(silu_mul_names_each_limit_and_without_cuda_says_why) {
+    alignas(16) static unsigned char buf[4096];
+    void* x = buf;
+    void* apart = buf + 1024; // 64 gate_up elements (ffn 32) end at byte 128
+    CHECK(flexprefill_silu_mul(nullptr, apart, 1, 32, 64, 32, nullptr) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("NULL"));
+    CHECK(flexprefill_silu_mul(x, apart, 0, 32, 64, 32, nullptr) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("rows"));
+    CHECK(flexprefill_silu_mul(x, apart, 1, 36, 72, 40, nullptr) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("ffn"));
+    CHECK(flexprefill_silu_mul(x, apart, 1, 32, 48, 32, nullptr) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("strides"));
+    CHECK(flexprefill_silu_mul(x, apart, 1, 32, 64, 36, nullptr) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("strides"));
+    CHECK(flexprefill_silu_mul(buf + 2, apart, 1, 32, 64, 32, nullptr) == FLEXPREFILL_ERROR_UNSUPPORTED && error_mentions("aligned"));
+    CHECK(flexprefill_silu_mul(x, buf + 64, 1, 32, 64, 32, nullptr) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("overlaps"));
+    CHECK(flexprefill_silu_mul(x, x, 2, 32, 64, 32, nullptr) == FLEXPREFILL_ERROR_INVALID_ARGUMENT && error_mentions("overlaps"));
+    if (flexprefill_cuda_available()) return; // runs in the GPU harness
+    CHECK(flexprefill_silu_mul(x, x, 2, 32, 64, 64, nullptr) == FLEXPREFILL_ERROR_NO_CUDA && error_mentions("cuda")); // in place
+    CHECK(flexprefill_silu_mul(x, apart, 1, 32, 64, 32, nullptr) == FLEXPREFILL_ERROR_NO_CUDA && error_mentions("cuda"));
+}
+
 int main() { return check::run_all(); }

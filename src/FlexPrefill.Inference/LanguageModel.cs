@@ -48,13 +48,18 @@ public sealed class LanguageModel : ILanguageModel
         _worker = new InferenceWorker(options.QueueCapacity);
         try
         {
-            // Weights are created on the inference thread, like every other tensor of this model; the norm kernel (which
-            // holds nothing to free) and the decode attention first, so that nothing needs freeing when a factory throws.
+            // Weights are created on the inference thread, like every other tensor of this model; the norm and silu·mul
+            // kernels (which hold nothing to free) and the decode attention first, so that nothing needs freeing when a
+            // factory throws.
             _model = _worker.Invoke(() =>
             {
                 IRmsNormKernel? norm = options.RmsNormKernel?.Invoke();
+                ISiluMulKernel? siluMul = options.SiluMulKernel?.Invoke();
                 IDecodeAttention decode = options.DecodeAttention?.Invoke() ?? new DenseDecodeAttention();
-                return new Transformer(config, weights(DType, device), DType, device) { DecodeAttention = decode, RmsNormKernel = norm };
+                return new Transformer(config, weights(DType, device), DType, device)
+                {
+                    DecodeAttention = decode, RmsNormKernel = norm, SiluMulKernel = siluMul,
+                };
             });
         }
         catch

@@ -40,4 +40,11 @@ public sealed record ModelLoadOptions
     /// dispose it.
     /// </summary>
     public Func<IRmsNormKernel?>? RmsNormKernel { get; init; }
+
+    /// <summary>
+    /// Makes the fused silu·mul the model's MLPs use (e.g. libflexprefill's kernel), once per model on its inference
+    /// thread; it may return null. Null (or a kernel that declines a call) runs the managed ops. The model does not
+    /// dispose it.
+    /// </summary>
+    public Func<ISiluMulKernel?>? SiluMulKernel { get; init; }
 }

@@ -56,6 +56,10 @@ internal static partial class NativeMethods
     internal static partial FlexPrefillStatus RmsNorm(nint x, nint weight, nint y, long rows, int hidden, long xRowStride,
         long yRowStride, float eps, nint stream);
 
+    [LibraryImport(Library, EntryPoint = "flexprefill_silu_mul")]
+    internal static partial FlexPrefillStatus SiluMul(nint gateUp, nint output, long rows, int ffn, long inRowStride,
+        long outRowStride, nint stream);
+
     /// <summary>
     /// The data pointer of a tensor (at::Tensor::data_ptr, storage offset included), from TorchSharp's own native
     /// library: TorchSharp's <c>storage&lt;T&gt;()</c> does not accept bf16.

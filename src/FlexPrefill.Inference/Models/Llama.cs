@@ -42,6 +42,16 @@ internal sealed class Transformer : nn.Module
         }
     }
 
+    /// <summary>The fused silu·mul every MLP of the model tries first (null: the managed ops).</summary>
+    public ISiluMulKernel? SiluMulKernel
+    {
+        get => model.layers[0].mlp.Kernel;
+        init
+        {
+            foreach (var block in model.layers) block.mlp.Kernel = value;
+        }
+    }
+
     public Transformer(ModelConfig config, IWeightSource weights, ScalarType dtype, Device device) : base(nameof(Transformer))
     {
         Config = config;
@@ -201,10 +211,19 @@ internal sealed class FeedForward : nn.Module
         RegisterComponents();
     }
 
+    /// <summary>The fused silu·mul tried first (null: the managed ops).</summary>
+    public ISiluMulKernel? Kernel { get; set; }
+
     public Tensor forward(Tensor x)
     {
-        Tensor[] gate_up = gate_up_proj.forward(x).chunk(2, dim: -1); // gate, up: [B, S, intermediate]
-        return down_proj.forward(nn.functional.silu(gate_up[0]).mul_(gate_up[1]));
+        Tensor gateUp = gate_up_proj.forward(x); // [B, S, 2·intermediate]: gate, then up
+        return down_proj.forward(Kernel?.Forward(gateUp) ?? SiluMul(gateUp));
+    }
+
+    static Tensor SiluMul(Tensor gateUp)
+    {
+        Tensor[] gate_up = gateUp.chunk(2, dim: -1); // gate, up: [B, S, intermediate]
+        return nn.functional.silu(gate_up[0]).mul_(gate_up[1]);
     }
 }
 
