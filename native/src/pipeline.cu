@@ -203,24 +203,13 @@ flexprefill_status mean(const flexprefill_params& p, const Layout& L, cudaStream
     return L.D == 64 ? launch_mean<64>(p, st, a, grid) : launch_mean<128>(p, st, a, grid);
 }
 
-// The γ-cover search of `instances` distributions of a.n values each: up to 256K values one CTA per instance runs
-// all 8 passes in one launch; longer ones spread each pass over the grid (a launch per pass).
 flexprefill_status cover(const flexprefill_params& p, cudaStream_t st, CoverArgs a, int instances) {
-    if (a.n <= (1 << 18)) {
-        a.chunk = (int)a.n;
-        a.pass = 0;
-        a.passes = 8;
-        launch(cover_pass_kernel<512, 32>, dim3(1, instances), 512, 0, st, a);
-        FP_LAUNCHED("cover");
-        return FLEXPREFILL_OK;
-    }
     constexpr int kThreads = 256;
     const int chunks = (int)std::min<int64_t>(256, std::max<int64_t>(1, (a.n + 8191) / 8192));
     a.chunk = (int)((a.n + chunks - 1) / chunks);
-    a.passes = 1;
     for (int pass = 0; pass < 8; pass++) {
         a.pass = pass;
-        launch(cover_pass_kernel<kThreads, 8>, dim3(chunks, instances), kThreads, 0, st, a);
+        launch(cover_pass_kernel<kThreads>, dim3(chunks, instances), kThreads, 0, st, a);
         FP_LAUNCHED("cover pass");
     }
     return FLEXPREFILL_OK;

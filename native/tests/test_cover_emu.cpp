@@ -1,7 +1,6 @@
-// The γ-cover search (kernels/select.cuh) on the SIMT emulator in both of the pipeline's launch shapes: over many
-// chunks per instance (one CTA per 8192 elements, the last CTA to arrive decides: the query-aware map's path above
-// 256K entries) and with one CTA running all 8 passes (the vertical / slash path up to 256K keys), at sizes
-// fp_validate never reaches. Counts must equal the float64 reference's cover_count, ties and zeros included.
+// The γ-cover search (kernels/select.cuh) on the SIMT emulator over many chunks per instance: the path the pipeline
+// takes from T = 8K on (one CTA per 8192 elements, the last CTA to arrive decides), which fp_validate's sizes never
+// reach. Counts must equal the float64 reference's cover_count, ties and zeros included.
 #include "../emu/emu.h"
 #include "../src/kernels/select.cuh"
 #include "../reference/reference.h"
@@ -14,9 +13,8 @@ using namespace flexprefill;
 
 namespace {
 
-// Runs the 8 passes as pipeline.cu's cover() does, in one launch (one_cta) or one per pass over the grid; returns the
-// (vertical, slash) counts per head.
-std::vector<int> gpu_counts(const std::vector<float>& x, int heads, int64_t n, double gamma, bool one_cta) {
+// Runs the 8 passes the way pipeline.cu's cover() does; returns (vertical, slash) counts per head.
+std::vector<int> gpu_counts(const std::vector<float>& x, int heads, int64_t n, double gamma) {
     std::vector<CoverState> st(2 * heads);
     std::memset(st.data(), 0, sizeof(CoverState) * st.size());
     std::vector<flexprefill_head_info> info(heads);
@@ -28,18 +26,11 @@ std::vector<int> gpu_counts(const std::vector<float>& x, int heads, int64_t n, d
     a.gamma = gamma;
     a.state = st.data();
     a.heads = info.data();
-    if (one_cta) {
-        a.chunk = (int)n;
-        a.passes = 8;
-        launch(cover_pass_kernel<512, 32>, dim3(1, 2 * heads), 512, 0, nullptr, a);
-    } else {
-        const int chunks = (int)std::min<int64_t>(256, std::max<int64_t>(1, (n + 8191) / 8192));
-        a.chunk = (int)((n + chunks - 1) / chunks);
-        a.passes = 1;
-        for (int pass = 0; pass < 8; pass++) {
-            a.pass = pass;
-            launch(cover_pass_kernel<256, 8>, dim3(chunks, 2 * heads), 256, 0, nullptr, a);
-        }
+    const int chunks = (int)std::min<int64_t>(256, std::max<int64_t>(1, (n + 8191) / 8192));
+    a.chunk = (int)((n + chunks - 1) / chunks);
+    for (int pass = 0; pass < 8; pass++) {
+        a.pass = pass;
+        launch(cover_pass_kernel<256>, dim3(chunks, 2 * heads), 256, 0, nullptr, a);
     }
     std::vector<int> out;
     for (int h = 0; h < heads; h++) {
@@ -51,7 +42,7 @@ std::vector<int> gpu_counts(const std::vector<float>& x, int heads, int64_t n, d
 
 } // namespace
 
-TEST(cover_in_both_launch_shapes_matches_the_reference_count) {
+TEST(cover_over_many_chunks_matches_the_reference_count) {
     std::mt19937_64 rng(7);
     for (int64_t n : {24581LL, 100000LL, 300001LL}) {
         const int heads = 3;
@@ -70,16 +61,15 @@ TEST(cover_in_both_launch_shapes_matches_the_reference_count) {
             }
             for (int64_t j = 0; j < n; j++) row[j] = (float)(row[j] / sum);
         }
-        for (double gamma : {0.9, 0.95})
-            for (bool one_cta : {false, true}) {
-                const std::vector<int> got = gpu_counts(x, heads, n, gamma, one_cta);
-                for (int i = 0; i < 2 * heads; i++) {
-                    const int h = i % heads, which = i / heads;
-                    const float* row = x.data() + (size_t)i * n;
-                    const int ref = fpref::cover_count(std::vector<double>(row, row + n), gamma);
-                    CHECK(got[2 * h + which] == ref);
-                }
+        for (double gamma : {0.9, 0.95}) {
+            const std::vector<int> got = gpu_counts(x, heads, n, gamma);
+            for (int i = 0; i < 2 * heads; i++) {
+                const int h = i % heads, which = i / heads;
+                const float* row = x.data() + (size_t)i * n;
+                const int ref = fpref::cover_count(std::vector<double>(row, row + n), gamma);
+                CHECK(got[2 * h + which] == ref);
             }
+        }
     }
 }
 

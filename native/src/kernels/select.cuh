@@ -6,10 +6,8 @@
 //   accumulates, for each k, the count and the float64 sum of the elements >= the k-th boundary, picking the largest
 //   boundary whose S(θ) still reaches the target (pass 0's first sub-range is everything, so it also gives the
 //   target: γ·Σx, or γ·rows for the query-aware map). After 8 passes θ is exact: every element > θ is in, and of
-//   the elements equal to θ as many as the target needs (T_x = C(θ+1) + ceil((target - S(θ+1)) / θ)). Grid (chunks,
-//   instances); the last CTA of a pass to arrive (threadfence + counter) decides for its instance, so one launch per
-//   pass, or, when one CTA holds a whole instance (the vertical / slash distributions up to 256K keys), one launch
-//   for all 8 passes.
+//   the elements equal to θ as many as the target needs (T_x = C(θ+1) + ceil((target - S(θ+1)) / θ)). Grid (chunks, instances); the last CTA of a pass to
+//   arrive (threadfence + counter) decides for its instance, so one launch per pass.
 //   Instances: 2 per head for (vertical, slash) and 1 per query-aware head for the map of rule 8. For the map the
 //   selected set is {entries > θ} ∪ {entries == θ}: exact ties at the threshold are all taken (the contract's
 //   "ties aside").
@@ -29,9 +27,7 @@
 //   16 bins summed over a warp by a reduce-scatter (48 shuffles a warp instead of 240, which cost ~8 us per launch
 //   at 8 CTAs per SM), the last CTA's decision from one read of the state into registers (v1 re-read the volatile
 //   state in a serial loop: ~15 dependent L2 round trips). Same arithmetic (float64 bins, same decision): counts
-//   checked on native/emu and the GPU; 0.61 -> 0.43 ms on an H200 (~27 us a launch, session 5 call 2). v3 (this):
-//   the vertical / slash cover in one launch of one 512-thread CTA per instance (32 loads in flight a thread) for
-//   T <= 256K, 16 -> 9 launches; not yet measured on a GPU.
+//   checked on native/emu and the GPU; 0.61 -> 0.43 ms on an H200 (~27 us a launch, session 5 call 2).
 #pragma once
 #include "common.cuh"
 #include "estimate.cuh" // fold_bins
@@ -44,8 +40,7 @@ struct CoverArgs {
     int64_t n;
     int per_head;       // 2: (vertical, slash); 1: query-aware map
     int chunk;
-    int pass;           // the launch's first pass, 0..7
-    int passes;         // passes in this launch: 1, or 8 with one CTA per instance
+    int pass;           // 0..7
     double gamma;
     double qa_rows;     // > 0: target = γ·rows (query-aware map)
     CoverState* state;
@@ -95,63 +90,12 @@ __device__ __forceinline__ void warp_reduce_scatter16(V (&v)[16], int lane) {
     v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
 }
 
-// The decision after pass `pass` of instance (head, which), by one thread from the state every CTA has added its bins
-// to: the new range, and after the last pass the count (or the map's threshold). Resets the bins and the arrival
-// counter for the next pass.
-__device__ __forceinline__ void cover_decide(const CoverArgs& a, volatile CoverState& vs, int pass, int head, int which) {
-    // one read of the state (all loads issued together, then registers only)
-    double bin_sum[16];
-    unsigned int bin_cnt[16];
-#pragma unroll
-    for (int j = 0; j < 16; j++) { bin_sum[j] = vs.bin_sum[j]; bin_cnt[j] = vs.bin_cnt[j]; }
-    double hi_sum = vs.hi_sum;
-    unsigned int hi_cnt = vs.hi_cnt, lo = vs.lo;
-    // pass 0 spans every bit pattern, so its first bin holds the whole sum: the target (the state starts zeroed)
-    const double target = pass == 0 ? (a.qa_rows > 0 ? a.gamma * a.qa_rows : a.gamma * bin_sum[0]) : vs.target;
-    if (pass == 0) vs.target = target;
-    const int shift = 28 - 4 * pass;
-    int k = 0;
-#pragma unroll
-    for (int j = 1; j < 16; j++)
-        if (hi_sum + bin_sum[j] >= target) k = j; // S(θ_j) falls with j: the largest j that reaches the target
-    const unsigned int cnt_at = hi_cnt + bin_cnt[k]; // C(θ_k)
-    if (k < 15) {
-#pragma unroll
-        for (int j = 0; j < 15; j++)
-            if (j == k) { hi_sum = hi_sum + bin_sum[j + 1]; hi_cnt = hi_cnt + bin_cnt[j + 1]; }
-    }
-    lo = lo + ((unsigned int)k << shift);
-    vs.hi_sum = hi_sum;
-    vs.hi_cnt = hi_cnt;
-    vs.lo = lo;
-    if (pass == 7) {
-        const unsigned int theta = lo;
-        const float v = __uint_as_float(theta);
-        const unsigned int eq = cnt_at - hi_cnt;
-        double need = v > 0.f ? ceil((target - hi_sum) / (double)v) : (double)eq;
-        need = fmin(fmax(need, 1.0), (double)eq);
-        const int count = (int)(hi_cnt + (unsigned int)need);
-        if (a.per_head == 2) {
-            if (which == 0) a.heads[head].vertical_count = count;
-            else a.heads[head].slash_count = count;
-        } else {
-            a.heads[head].qa_threshold = theta;
-            a.heads[head].qa_entries = (int)cnt_at;
-        }
-    }
-    for (int j = 0; j < 16; j++) { vs.bin_sum[j] = 0.0; vs.bin_cnt[j] = 0; }
-    vs.arrived = 0;
-    __threadfence();
-}
-
-// Passes a.pass .. a.pass + a.passes - 1 of the search. Several passes in one launch only with one CTA per instance
-// (gridDim.x == 1): the CTA then decides each pass itself and goes on.
-template <int THREADS, int BATCH>
+template <int THREADS>
 __global__ void __launch_bounds__(THREADS) cover_pass_kernel(CoverArgs a) {
+    constexpr int kBatch = 8; // loads in flight per thread: the chunk's 32 elements per thread in 4 round trips, not 32
     const int inst = blockIdx.y, head = inst / a.per_head, which = inst % a.per_head;
     if (a.per_head == 1 && a.heads[head].pattern != FLEXPREFILL_PATTERN_QUERY_AWARE) return;
     CoverState& st = a.state[inst];
-    volatile CoverState& vs = st;
     const float* x = (which ? a.base1 : a.base0) + (int64_t)head * a.n;
     const int64_t i0 = (int64_t)blockIdx.x * a.chunk, i1 = min(a.n, i0 + a.chunk);
     __shared__ double red_s[16][THREADS / 32];
@@ -159,23 +103,22 @@ __global__ void __launch_bounds__(THREADS) cover_pass_kernel(CoverArgs a) {
     __shared__ bool last;
     const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 
-    for (int pass = a.pass; pass < a.pass + a.passes; pass++) {
-        const int shift = 28 - 4 * pass;
-        const unsigned long long lo = vs.lo, width = 16ull << shift;
+    {
+        const int shift = 28 - 4 * a.pass;
+        const unsigned long long lo = st.lo, width = 16ull << shift;
         double s[16];
         unsigned int c[16];
 #pragma unroll
         for (int k = 0; k < 16; k++) { s[k] = 0.0; c[k] = 0; }
-        // BATCH loads in flight per thread: one L2 round trip per BATCH elements, not per element
-        for (int64_t base = i0 + threadIdx.x; base < i1; base += BATCH * THREADS) {
-            float xv[BATCH];
+        for (int64_t base = i0 + threadIdx.x; base < i1; base += kBatch * THREADS) {
+            float xv[kBatch];
 #pragma unroll
-            for (int q = 0; q < BATCH; q++) {
+            for (int q = 0; q < kBatch; q++) {
                 const int64_t i = base + (int64_t)q * THREADS;
                 xv[q] = i < i1 ? x[i] : 0.f;
             }
 #pragma unroll
-            for (int q = 0; q < BATCH; q++) {
+            for (int q = 0; q < kBatch; q++) {
                 const unsigned long long u = __float_as_uint(xv[q]);
                 if (base + (int64_t)q * THREADS >= i1 || u < lo || u >= lo + width) continue;
                 const unsigned int d = (unsigned int)((u - lo) >> shift);
@@ -194,17 +137,58 @@ __global__ void __launch_bounds__(THREADS) cover_pass_kernel(CoverArgs a) {
             for (int w = 0; w < THREADS / 32; w++) { sv += red_s[threadIdx.x][w]; cv += red_c[threadIdx.x][w]; }
             if (cv) { atomicAdd(&st.bin_sum[threadIdx.x], sv); atomicAdd(&st.bin_cnt[threadIdx.x], cv); }
         }
-        __threadfence();
-        __syncthreads();
-        if (threadIdx.x == 0) last = atomicAdd(&st.arrived, 1u) == gridDim.x - 1;
-        __syncthreads();
-        if (!last) return;
-        if (threadIdx.x == 0) {
-            __threadfence();
-            cover_decide(a, vs, pass, head, which);
-        }
-        __syncthreads(); // the next pass reads the new range
     }
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(&st.arrived, 1u) == gridDim.x - 1;
+    __syncthreads();
+    if (!last || threadIdx.x != 0) return;
+    __threadfence();
+    // the decision, from one read of the state (all loads issued together, then registers only)
+    volatile CoverState& vs = st;
+    double bin_sum[16];
+    unsigned int bin_cnt[16];
+#pragma unroll
+    for (int j = 0; j < 16; j++) { bin_sum[j] = vs.bin_sum[j]; bin_cnt[j] = vs.bin_cnt[j]; }
+    double hi_sum = vs.hi_sum;
+    unsigned int hi_cnt = vs.hi_cnt, lo = vs.lo;
+    // pass 0 spans every bit pattern, so its first bin holds the whole sum: the target (the state starts zeroed)
+    const double target = a.pass == 0 ? (a.qa_rows > 0 ? a.gamma * a.qa_rows : a.gamma * bin_sum[0]) : vs.target;
+    if (a.pass == 0) vs.target = target;
+    {
+        const int shift = 28 - 4 * a.pass;
+        int k = 0;
+#pragma unroll
+        for (int j = 1; j < 16; j++)
+            if (hi_sum + bin_sum[j] >= target) k = j; // S(θ_j) falls with j: the largest j that reaches the target
+        const unsigned int cnt_at = hi_cnt + bin_cnt[k]; // C(θ_k)
+        if (k < 15) {
+#pragma unroll
+            for (int j = 0; j < 15; j++)
+                if (j == k) { hi_sum = hi_sum + bin_sum[j + 1]; hi_cnt = hi_cnt + bin_cnt[j + 1]; }
+        }
+        lo = lo + ((unsigned int)k << shift);
+        vs.hi_sum = hi_sum;
+        vs.hi_cnt = hi_cnt;
+        vs.lo = lo;
+        if (a.pass == 7) {
+            const unsigned int theta = lo;
+            const float v = __uint_as_float(theta);
+            const unsigned int eq = cnt_at - hi_cnt;
+            double need = v > 0.f ? ceil((target - hi_sum) / (double)v) : (double)eq;
+            need = fmin(fmax(need, 1.0), (double)eq);
+            const int count = (int)(hi_cnt + (unsigned int)need);
+            if (a.per_head == 2) {
+                if (which == 0) a.heads[head].vertical_count = count;
+                else a.heads[head].slash_count = count;
+            } else {
+                a.heads[head].qa_threshold = theta;
+                a.heads[head].qa_entries = (int)cnt_at;
+            }
+        }
+    }
+    for (int j = 0; j < 16; j++) { vs.bin_sum[j] = 0.0; vs.bin_cnt[j] = 0; }
+    vs.arrived = 0;
 }
 
 struct SelectArgs {
