@@ -75,7 +75,9 @@ void run_case(const Case& c, std::mt19937& rng) {
                 continue;
             }
             off_by_one += d == 1;
-            wrong += d > 1 && !flushed;
+            if (d > 1 && !flushed && wrong++ < 5)
+                std::printf("  gate %.9g up %.9g: got %.9g (0x%04x), reference %.9g (0x%04x)\n", g, u, bf16_to_float(got),
+                            got, bf16_to_float(ref), ref);
         }
         // in place: the up half and the padding keep the input; out of place: the padding keeps its poison
         for (int i = c.ffn; i < out_stride; i++)

@@ -33,7 +33,6 @@ static class ModelFactory
                 : new FlexPrefillAttention(key.Item1)),
             DecodeAttention = native ? () => new NativeDecodeAttention() : null,
             RmsNormKernel = native ? () => new NativeRmsNorm() : null,
-            SiluMulKernel = native ? () => new NativeSiluMul() : null,
         };
     }
 

@@ -10,6 +10,12 @@ namespace FlexPrefill.Native;
 /// instead of the 5F of eager silu and mul. It declines (the model then runs the managed ops) tensors off the
 /// library's device, dtypes other than bf16, and widths the kernel does not take.
 /// </summary>
+/// <remarks>
+/// Opt-in (<c>ModelLoadOptions.SiluMulKernel</c>); the CLI and the Semantic Kernel host do not choose it yet. Its first
+/// GPU validation (fp_validate_silu, H200, 2026-12-01, docs/benchmarks.md) passed every case of random gates and
+/// missed by more than one bf16 step on 2 of the 65,536 bf16 values as gates: the ones below -87, whose divisor
+/// 1 + exp(-g) passes 2^126. The kernel now scales such divisions; that fix has run on the emulator only.
+/// </remarks>
 public sealed class NativeSiluMul : ISiluMulKernel
 {
     /// <summary>Loads the library.</summary>
@@ -17,8 +23,8 @@ public sealed class NativeSiluMul : ISiluMulKernel
     /// <exception cref="FlexPrefillException">The library is missing or does not match this binding.</exception>
     public NativeSiluMul(string? libraryPath = null) => LibraryPath = NativeLibraryLoader.Load(libraryPath);
 
-    /// <summary>The kernel when libflexprefill loads and sees a CUDA device, else null (the managed ops): the automatic
-    /// choice for <c>ModelLoadOptions.SiluMulKernel</c> on CUDA.</summary>
+    /// <summary>The kernel when libflexprefill loads and sees a CUDA device, else null (the managed ops): a value for
+    /// <c>ModelLoadOptions.SiluMulKernel</c> on CUDA.</summary>
     /// <param name="libraryPath">As for the constructor.</param>
     public static ISiluMulKernel? CreateIfAvailable(string? libraryPath = null) =>
         NativeLibraryLoader.IsAvailable(libraryPath) ? new NativeSiluMul(libraryPath) : null;

@@ -94,9 +94,6 @@ internal sealed record FlexPrefillModelLoader(Func<FlexPrefillServiceOptions, IL
         RmsNormKernel = o.NativeKernels && o.Device.StartsWith("cuda", StringComparison.Ordinal)
             ? () => NativeRmsNorm.CreateIfAvailable(o.NativeLibraryPath)
             : null,
-        SiluMulKernel = o.NativeKernels && o.Device.StartsWith("cuda", StringComparison.Ordinal)
-            ? () => NativeSiluMul.CreateIfAvailable(o.NativeLibraryPath)
-            : null,
     };
 
     /// <summary>

@@ -27,7 +27,9 @@
 //   16 bins summed over a warp by a reduce-scatter (48 shuffles a warp instead of 240, which cost ~8 us per launch
 //   at 8 CTAs per SM), the last CTA's decision from one read of the state into registers (v1 re-read the volatile
 //   state in a serial loop: ~15 dependent L2 round trips). Same arithmetic (float64 bins, same decision): counts
-//   checked on native/emu and the GPU; 0.61 -> 0.43 ms on an H200 (~27 us a launch, session 5 call 2).
+//   checked on native/emu and the GPU; 0.61 -> 0.43 ms on an H200 (~27 us a launch, session 5 call 2). Not kept
+//   (call 3): the vertical / slash cover as one launch of one 512-thread CTA per instance running all 8 passes took
+//   0.50 ms alone (latency-bound: one SM per instance), against ~0.2 ms for its 8 launches over the grid.
 #pragma once
 #include "common.cuh"
 #include "estimate.cuh" // fold_bins

@@ -32,7 +32,11 @@ __global__ void __launch_bounds__(THREADS) silu_mul_kernel(SiluMulArgs a) {
     load_bf16x8(gate + a.ffn, u);
 #pragma unroll
     for (int j = 0; j < 8; j++) { // silu rounded to bf16 as F.silu returns it, then the product
-        const float silu = __bfloat162float(__float2bfloat16_rn(__fdiv_rn(g[j], 1.0f + expf(-g[j]))));
+        // Above 2^126 a divisor's reciprocal is subnormal, and div.rn.ftz flushes it (1 + exp(-g) for g < -87.3):
+        // both operands are scaled by 2^-64 there, exactly, so the quotient is the same.
+        const float d = 1.0f + expf(-g[j]);
+        const float q = d > 0x1p100f ? __fdiv_rn(g[j] * 0x1p-64f, d * 0x1p-64f) : __fdiv_rn(g[j], d);
+        const float silu = __bfloat162float(__float2bfloat16_rn(q));
         g[j] = silu * u[j];
     }
     store_bf16x8(a.out + (int64_t)blockIdx.x * a.out_rs + col, g);

@@ -11,8 +11,9 @@ static class BenchmarkPlot
         var multiplot = new Multiplot();
         multiplot.AddPlots(3);
         var where = report.Gpu ?? report.Device;
-        Panel(multiplot.GetPlot(0), report, $"Time to first token: {report.Model}, {where}", "seconds", r => r.TtftMs / 1000);
-        Panel(multiplot.GetPlot(1), report, $"Decode after the prompt ({report.DecodeSteps} steps)", "tokens / s", r => r.DecodeTokensPerSecond);
+        // the model (with its kind of weights) and the device under the first two titles: one line would not fit a panel
+        Panel(multiplot.GetPlot(0), report, $"Time to first token\n{report.Model}", "seconds", r => r.TtftMs / 1000);
+        Panel(multiplot.GetPlot(1), report, $"Decode after the prompt ({report.DecodeSteps} steps)\n{where}", "tokens / s", r => r.DecodeTokensPerSecond);
         Panel(multiplot.GetPlot(2), report, "Peak GPU memory", "GiB", r => r.PeakGpuMb / 1024);
         multiplot.Layout = new ScottPlot.MultiplotLayouts.Columns();
         var directory = Path.GetDirectoryName(Path.GetFullPath(path));
