@@ -26,6 +26,21 @@ static class Run
     public static async Task<GenerationSummary> Generate(ILanguageModel model, int[] prompt, GenerationOptions options) =>
         (await Collect(model.GenerateAsync(prompt, options, Ct))).Summary;
 
+    /// <summary>Generates from a prompt of <paramref name="promptLength"/> tokens on <see cref="Tiny"/> with the weights of
+    /// <paramref name="seed"/>, once as loaded by default and once with <paramref name="options"/> (a kernel in one of
+    /// the model's slots, say): the pair a slot's test compares.</summary>
+    public static async Task<(GenerationSummary Plain, GenerationSummary With)> GenerateWithAndWithout(
+        ModelLoadOptions options, int promptLength, int maxTokens, int seed)
+    {
+        int[] prompt = Prompt(promptLength, Tiny.VocabSize);
+        var generation = new GenerationOptions { MaxTokens = maxTokens };
+        GenerationSummary plain;
+        using (var model = LanguageModel.CreateRandom(Tiny, seed: seed))
+            plain = await Generate(model, prompt, generation);
+        using (var model = LanguageModel.CreateRandom(Tiny, options, seed: seed))
+            return (plain, await Generate(model, prompt, generation));
+    }
+
     public static int[] Prompt(int length, int vocab, int seed = 1)
     {
         var r = new Random(seed);

@@ -1,4 +1,3 @@
-using FlexPrefill.Inference.Generation;
 using FlexPrefill.Inference.Tests.Engine;
 using static TorchSharp.torch;
 
@@ -9,14 +8,9 @@ public class RmsNormKernelTests
     [Fact]
     public async Task A_configured_norm_kernel_runs_every_norm_of_every_step_and_gives_the_same_tokens()
     {
-        int[] prompt = Run.Prompt(12, 101);
-        var options = new GenerationOptions { MaxTokens = 5 };
-        GenerationSummary plain, fused;
-        using (var model = LanguageModel.CreateRandom(Run.Tiny, seed: 3))
-            plain = await Run.Generate(model, prompt, options);
         var kernel = new RecordingNorm(decline: false);
-        using (var model = LanguageModel.CreateRandom(Run.Tiny, new ModelLoadOptions { RmsNormKernel = () => kernel }, seed: 3))
-            fused = await Run.Generate(model, prompt, options);
+        var (plain, fused) = await Run.GenerateWithAndWithout(new ModelLoadOptions { RmsNormKernel = () => kernel },
+            promptLength: 12, maxTokens: 5, seed: 3);
         Assert.Equal(plain.Tokens, fused.Tokens);
         Assert.Equal(5 * (2 * 3 + 1), kernel.Calls); // a prefill and four decode steps, two norms a layer and the final one
     }
@@ -24,14 +18,9 @@ public class RmsNormKernelTests
     [Fact]
     public async Task A_kernel_that_declines_leaves_the_managed_ops()
     {
-        int[] prompt = Run.Prompt(9, 101);
-        var options = new GenerationOptions { MaxTokens = 3 };
-        GenerationSummary plain, declined;
-        using (var model = LanguageModel.CreateRandom(Run.Tiny, seed: 4))
-            plain = await Run.Generate(model, prompt, options);
         var kernel = new RecordingNorm(decline: true);
-        using (var model = LanguageModel.CreateRandom(Run.Tiny, new ModelLoadOptions { RmsNormKernel = () => kernel }, seed: 4))
-            declined = await Run.Generate(model, prompt, options);
+        var (plain, declined) = await Run.GenerateWithAndWithout(new ModelLoadOptions { RmsNormKernel = () => kernel },
+            promptLength: 9, maxTokens: 3, seed: 4);
         Assert.Equal(plain.Tokens, declined.Tokens);
         Assert.Equal(3 * 7, kernel.Calls);
     }

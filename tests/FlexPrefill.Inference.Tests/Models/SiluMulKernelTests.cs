@@ -1,4 +1,3 @@
-using FlexPrefill.Inference.Generation;
 using FlexPrefill.Inference.Tests.Engine;
 using static TorchSharp.torch;
 
@@ -9,14 +8,9 @@ public class SiluMulKernelTests
     [Fact]
     public async Task A_configured_silu_mul_kernel_runs_every_mlp_of_every_step_and_gives_the_same_tokens()
     {
-        int[] prompt = Run.Prompt(12, 101);
-        var options = new GenerationOptions { MaxTokens = 5 };
-        GenerationSummary plain, fused;
-        using (var model = LanguageModel.CreateRandom(Run.Tiny, seed: 3))
-            plain = await Run.Generate(model, prompt, options);
         var kernel = new RecordingSiluMul(decline: false);
-        using (var model = LanguageModel.CreateRandom(Run.Tiny, new ModelLoadOptions { SiluMulKernel = () => kernel }, seed: 3))
-            fused = await Run.Generate(model, prompt, options);
+        var (plain, fused) = await Run.GenerateWithAndWithout(new ModelLoadOptions { SiluMulKernel = () => kernel },
+            promptLength: 12, maxTokens: 5, seed: 3);
         Assert.Equal(plain.Tokens, fused.Tokens);
         Assert.Equal(5 * 3, kernel.Calls); // a prefill and four decode steps, one MLP a layer
     }
@@ -24,14 +18,9 @@ public class SiluMulKernelTests
     [Fact]
     public async Task A_kernel_that_declines_leaves_the_managed_ops()
     {
-        int[] prompt = Run.Prompt(9, 101);
-        var options = new GenerationOptions { MaxTokens = 3 };
-        GenerationSummary plain, declined;
-        using (var model = LanguageModel.CreateRandom(Run.Tiny, seed: 4))
-            plain = await Run.Generate(model, prompt, options);
         var kernel = new RecordingSiluMul(decline: true);
-        using (var model = LanguageModel.CreateRandom(Run.Tiny, new ModelLoadOptions { SiluMulKernel = () => kernel }, seed: 4))
-            declined = await Run.Generate(model, prompt, options);
+        var (plain, declined) = await Run.GenerateWithAndWithout(new ModelLoadOptions { SiluMulKernel = () => kernel },
+            promptLength: 9, maxTokens: 3, seed: 4);
         Assert.Equal(plain.Tokens, declined.Tokens);
         Assert.Equal(3 * 3, kernel.Calls);
     }
