@@ -107,6 +107,21 @@ __device__ __forceinline__ void warp_qk_heads(float (&s)[HEADS][8][4], const __n
     }
 }
 
+// Both passes walk the CTA's keys as 64-key tiles in two buffers (ktile, tile t in buffer t & 1): starts loading tile
+// t + 1 (from key jb + 64) when there is one, then waits until tile t (from key jb) has landed for every thread.
+template <int D, int THREADS>
+__device__ __forceinline__ void next_key_tile(__nv_bfloat16* ktile, const __nv_bfloat16* kbase, const ProbeArgs& a, int jb,
+                                              int t, int ntiles) {
+    if (t + 1 < ntiles) {
+        load_tile_async<D, THREADS>(ktile + ((t + 1) & 1) * 64 * D, kbase, jb + 64, a.k_rs, 64, 0, min(64, a.T - jb - 64));
+        cp_async_commit();
+        cp_async_wait<1>();
+    } else {
+        cp_async_wait<0>();
+    }
+    __syncthreads();
+}
+
 // Pass 1: per probe row, the max (log2 units) and the sum of exp2 over this CTA's key range, for HEADS query heads
 // of one KV group (grid Hq / HEADS x nsplit): the K tiles are loaded once for the HEADS heads.
 template <int D, int WARPS, int HEADS>
@@ -139,15 +154,7 @@ __global__ void __launch_bounds__(WARPS * 32) probe_stats_kernel(ProbeArgs a) {
 
     for (int t = 0; t < ntiles; t++) {
         const int jb = j0 + t * 64;
-        if (t + 1 < ntiles) {
-            load_tile_async<D, THREADS>(ktile + ((t + 1) & 1) * 64 * D, kbase, jb + 64, a.k_rs, 64, 0,
-                                        min(64, a.T - jb - 64));
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
+        next_key_tile<D, THREADS>(ktile, kbase, a, jb, t, ntiles);
         float s[HEADS][8][4];
         warp_qk_heads<D, HEADS>(s, qtile, P * D, ktile + (t & 1) * 64 * D, warp, lane);
         const bool need_mask = jb + 63 > p0; // only the last tiles hold keys after a probe row (or past T)
@@ -282,15 +289,7 @@ __global__ void __launch_bounds__(WARPS * 32) probe_sums_kernel(ProbeArgs a) {
 
     for (int t = 0; t < ntiles; t++) {
         const int jb = j0 + t * 64;
-        if (t + 1 < ntiles) {
-            load_tile_async<D, THREADS>(ktile + ((t + 1) & 1) * 64 * D, kbase, jb + 64, a.k_rs, 64, 0,
-                                        min(64, a.T - jb - 64));
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
-        __syncthreads();
+        next_key_tile<D, THREADS>(ktile, kbase, a, jb, t, ntiles);
         float s[8][4];
         if (t == 0) load_q_frags<D>(qf, qtile, warp, lane);
         warp_qk_frags<D>(s, qf, ktile + (t & 1) * 64 * D, lane);
