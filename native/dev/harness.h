@@ -31,6 +31,13 @@ int g_failures = 0;
         if (!(cond)) { std::printf("  FAIL: " __VA_ARGS__); std::printf("\n"); g_failures++; }                       \
     } while (0)
 
+// True, after saying why, when no CUDA device is visible: the harness then exits 77, ctest's skip.
+inline bool no_cuda_device() {
+    if (flexprefill_cuda_available()) return false;
+    std::printf("skipped: no CUDA device (%s)\n", flexprefill_version());
+    return true;
+}
+
 inline float bf16_to_float(uint16_t b) {
     uint32_t u = (uint32_t)b << 16;
     float f;

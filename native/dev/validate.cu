@@ -344,10 +344,7 @@ void run_case(const Case& c, uint64_t seed, bool end_to_end) {
 int main(int argc, char** argv) {
     const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
     const bool medium = argc > 1 && std::strcmp(argv[1], "--medium") == 0; // sizes the CPU emulator gets through
-    if (!flexprefill_cuda_available()) {
-        std::printf("skipped: no CUDA device (%s)\n", flexprefill_version());
-        return 77;
-    }
+    if (no_cuda_device()) return 77;
     cudaDeviceProp prop{};
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     std::printf("%s, %s\n", prop.name, flexprefill_version());

@@ -247,10 +247,7 @@ void timing_table() {
 
 int main(int argc, char** argv) {
     const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-    if (!flexprefill_cuda_available()) {
-        std::printf("skipped: no CUDA device (%s)\n", flexprefill_version());
-        return 77;
-    }
+    if (no_cuda_device()) return 77;
     cudaDeviceProp prop{};
     CUDA_OK(cudaGetDeviceProperties(&prop, 0));
     std::printf("%s (%d SMs), %s\n", prop.name, prop.multiProcessorCount, flexprefill_version());

@@ -77,10 +77,7 @@ void run_case(const Case& c, std::mt19937& rng) {
 
 int main(int argc, char** argv) {
     const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
-    if (!flexprefill_cuda_available()) {
-        std::printf("skipped: no CUDA device (%s)\n", flexprefill_version());
-        return 77;
-    }
+    if (no_cuda_device()) return 77;
     std::mt19937 rng(11);
     std::vector<Case> cases = {{1, 8, 0, false}, {3, 136, 8, false}, {2, 2056, 0, true}, {5, 896, 16, false}};
     if (!quick)
